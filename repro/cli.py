@@ -1,0 +1,107 @@
+"""The `repro` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import DataError
+
+
+def _tables(args: argparse.Namespace) -> int:
+    from .papers import load_papers
+
+    papers = load_papers(args.paper)
+    if args.json:
+        cells = [c.as_json() for p in papers for c in p.cells(include_absent=args.include_absent)]
+        json.dump(cells, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    from .console import print_tables
+
+    print_tables(papers)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import audit_paper, ordered
+    from .papers import load_papers
+
+    findings = [f for p in load_papers(args.paper) for f in ordered(audit_paper(p))]
+    if args.json:
+        json.dump([f.as_json() for f in findings], sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    from .console import print_audit
+
+    print_audit(findings)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .papers import load_papers
+    from .report import render
+    from .tracking import load_measurements
+
+    papers = load_papers(args.paper)
+    written = render(papers, Path(args.out), load_measurements(papers, args.tracking_uri))
+    print(f"report: {written[0].resolve()}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    """Audit, every measurement the suite has for the paper, then the report."""
+    from .audit import audit_paper
+    from .papers import load_papers
+
+    papers = load_papers(args.paper)
+    for paper in papers:
+        findings = audit_paper(paper)
+        primary = [f for f in findings if f.claim.reading == "primary"]
+        bad = [f for f in primary if f.consistent is False]
+        print(f"{paper.id}: audit of {len(primary)} claims: {len(bad)} inconsistent with the paper's own tables")
+        for finding in bad:
+            print(f"  - {finding.claim.id}: {finding.explanation}")
+    # Measurements (costs, proxy runs, full runs) join here as later issues add them.
+    args.paper = None  # the index always covers every paper
+    return _report(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repro", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tables", help="print the declared tables of the papers")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--json", action="store_true", help="a JSON list of cells instead of tables")
+    p.add_argument("--include-absent", action="store_true",
+                   help="with --json, also list cells printed as '-' or 'N/A' (value null)")
+    p.set_defaults(run=_tables)
+
+    p = sub.add_parser("audit", help="check each paper's text against its own tables")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--json", action="store_true", help="a JSON list of findings")
+    p.set_defaults(run=_audit)
+
+    for name, run, text in (("report", _report, "render the HTML reports"),
+                            ("reproduce", _reproduce, "audit, measure and report one paper or all")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--paper", help="one paper id (default: all)")
+        p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                                              "or sqlite:///mlflow.db)")
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,423 @@
+"""The papers' tables and claims, loaded from `papers/<id>/*.yaml` (see papers/SCHEMA.md)."""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DataError, ExpressionError
+from .expr import Expression, parse
+from .numbers import Printed, is_absent, parse_printed
+from .yamlsrc import LocDict, LocList, load_yaml
+
+KINDS = ("accuracy", "params", "flops", "time", "count", "ratio", "other")
+OPS = ("eq", "approx", "gt", "ge", "lt", "le")
+READINGS = ("primary", "alternative")
+FLOPS_CONVENTIONS = ("macs", "flops", "unknown")
+CellKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A measured value reproduces a cell when |measured - published| <= max(abs, rel*|published|)."""
+
+    abs: float = 0.0
+    rel: float = 0.0
+
+    def allowed(self, published: float) -> float:
+        return max(self.abs, self.rel * abs(published))
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    unit: str
+    kind: str
+    conditions: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One printed cell. `value` is None when the paper printed "-" or "N/A"."""
+
+    paper: str
+    table: str
+    row: str
+    column: str
+    printed: str
+    value: float | None
+    half_unit: float
+    unit: str
+    kind: str
+    conditions: dict[str, Any]
+    tolerance: Tolerance | None
+    note: str | None
+    source: str
+    qualifier: str = ""
+
+    @property
+    def key(self) -> CellKey:
+        return (self.table, self.row, self.column)
+
+    @property
+    def absent(self) -> bool:
+        return self.value is None
+
+    @property
+    def ref(self) -> str:
+        return "{" + "|".join(self.key) + "}"
+
+    def printed_number(self) -> Printed:
+        return Printed(self.value, self.printed, self.half_unit, self.qualifier)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"paper": self.paper, "table": self.table, "row": self.row, "column": self.column,
+                "value": self.value, "printed": self.printed, "unit": self.unit,
+                "kind": self.kind, "conditions": self.conditions, "source": self.source}
+
+
+@dataclass
+class Table:
+    paper: str
+    table: str
+    caption: str
+    note: str | None
+    conditions: dict[str, Any]
+    columns: list[Column]
+    rows: list[str]
+    cells: dict[tuple[str, str], Cell]
+    source: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A number the text states (kind "claim") or an identity the tables imply ("relation")."""
+
+    paper: str
+    id: str
+    kind: str
+    quote: str
+    where: str | None
+    stated_text: str
+    stated: Printed | Expression
+    unit: str | None
+    op: str
+    expr: Expression | None
+    tolerance: Tolerance | None
+    note: str | None
+    unchecked: str | None
+    source: str
+    reading: str = "primary"
+
+
+@dataclass
+class Paper:
+    id: str
+    title: str
+    authors: list[str]
+    venue: str
+    year: int
+    flops_convention: str
+    root: Path
+    notes: str | None = None
+    source_text: str | None = None
+    tables: dict[str, Table] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
+
+    def cells(self, include_absent: bool = False) -> Iterator[Cell]:
+        for table in self.tables.values():
+            for cell in table.cells.values():
+                if include_absent or not cell.absent:
+                    yield cell
+
+    def cell(self, table: str, row: str, column: str) -> Cell:
+        """The cell at (table, row, column); KeyError that lists close matches otherwise."""
+        if table not in self.tables:
+            raise KeyError(f"{self.id}: no table {table!r}; tables are {sorted(self.tables)}")
+        found = self.tables[table].cells.get((row, column))
+        if found is None:
+            tab = self.tables[table]
+            raise KeyError(f"{self.id}: table {table} has no cell ({row!r}, {column!r}); "
+                           f"rows like it: {difflib.get_close_matches(row, tab.rows, 3, 0.4)}, "
+                           f"columns like it: "
+                           f"{difflib.get_close_matches(column, [c.label for c in tab.columns], 3, 0.4)}")
+        return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+class _Reader:
+    """Validates one YAML file's fields, raising DataError that names file, line and field."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, line: int | None, field_name: str, expected: str) -> DataError:
+        return DataError(self.path, line, field_name, expected)
+
+    def mapping(self, value: Any, line: int, name: str) -> LocDict:
+        if not isinstance(value, LocDict):
+            raise self.fail(line, name, f"a mapping, got {type(value).__name__}")
+        return value
+
+    def seq(self, value: Any, line: int, name: str) -> LocList:
+        if not isinstance(value, LocList):
+            raise self.fail(line, name, f"a list, got {type(value).__name__}")
+        return value
+
+    def text(self, node: LocDict, key: str, name: str, required: bool = True) -> str | None:
+        """A scalar field read as the text written in the file (so 1:1 stays "1:1")."""
+        if key not in node or node[key] is None:
+            if required:
+                raise self.fail(node.line, f"{name}.{key}", "a value (this field is required)")
+            return None
+        raw = node.raws.get(key)
+        if raw is None:
+            raise self.fail(node.line_of(key), f"{name}.{key}", "a single value, not a list or mapping")
+        return raw.strip()
+
+    def choice(self, node: LocDict, key: str, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(node, key, name, required=False) or default
+        if value not in allowed:
+            raise self.fail(node.line_of(key), f"{name}.{key}", f"one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def tolerance(self, node: LocDict, name: str) -> Tolerance | None:
+        if "tolerance" not in node:
+            return None
+        tol = self.mapping(node["tolerance"], node.line_of("tolerance"), f"{name}.tolerance")
+        unknown = set(tol) - {"abs", "rel"}
+        if unknown or not tol:
+            raise self.fail(tol.line, f"{name}.tolerance", "a mapping with abs and/or rel, e.g. {rel: 0.01}")
+        try:
+            return Tolerance(abs=float(tol.get("abs", 0.0)), rel=float(tol.get("rel", 0.0)))
+        except (TypeError, ValueError):
+            raise self.fail(tol.line, f"{name}.tolerance", "numbers for abs and rel") from None
+
+    def conditions(self, node: LocDict, name: str) -> dict[str, Any]:
+        if "conditions" not in node or node["conditions"] is None:
+            return {}
+        found = self.mapping(node["conditions"], node.line_of("conditions"), f"{name}.conditions")
+        return {str(k): (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in found.items()}
+
+
+def _load_metadata(root: Path) -> Paper:
+    path = root / "paper.yaml"
+    reader = _Reader(path)
+    meta = reader.mapping(load_yaml(path), 1, "paper")
+    paper_id = reader.text(meta, "id", "paper")
+    if paper_id != root.name:
+        raise reader.fail(meta.line_of("id"), "paper.id", f"the folder name {root.name!r}, got {paper_id!r}")
+    authors = reader.seq(meta.get("authors"), meta.line_of("authors"), "paper.authors")
+    year = reader.text(meta, "year", "paper")
+    if not re.fullmatch(r"\d{4}", year):
+        raise reader.fail(meta.line_of("year"), "paper.year", f"a four-digit year, got {year!r}")
+    return Paper(
+        id=paper_id, title=reader.text(meta, "title", "paper"), authors=[str(a) for a in authors],
+        venue=reader.text(meta, "venue", "paper"), year=int(year),
+        flops_convention=reader.choice(meta, "flops_convention", "paper", FLOPS_CONVENTIONS, "unknown"),
+        root=root, notes=reader.text(meta, "notes", "paper", required=False),
+        source_text=reader.text(meta, "source", "paper", required=False),
+    )
+
+
+def _load_tables(paper: Paper) -> None:
+    path = paper.root / "tables.yaml"
+    reader = _Reader(path)
+    top = reader.mapping(load_yaml(path), 1, "tables.yaml")
+    tables = reader.seq(top.get("tables"), top.line_of("tables"), "tables")
+    for t_index, t_node in enumerate(tables):
+        t_name = f"tables[{t_index}]"
+        t_node = reader.mapping(t_node, tables.line_of(t_index), t_name)
+        table_id = reader.text(t_node, "table", t_name)
+        if not re.fullmatch(r"\d+[a-z]?", table_id):
+            raise reader.fail(t_node.line_of("table"), f"{t_name}.table",
+                              f"the paper's table number as digits with an optional letter "
+                              f"(\"2\", \"2a\"; Roman numerals as integers), got {table_id!r}")
+        if table_id in paper.tables:
+            raise reader.fail(t_node.line_of("table"), f"{t_name}.table", f"a new table id; {table_id} is declared twice")
+        t_name = f"table {table_id}"
+        conditions = reader.conditions(t_node, t_name)
+        columns = _read_columns(reader, t_node, t_name)
+        table = Table(paper=paper.id, table=table_id, caption=reader.text(t_node, "caption", t_name),
+                      note=reader.text(t_node, "note", t_name, required=False), conditions=conditions,
+                      columns=columns, rows=[], cells={}, source=f"{path}:{t_node.line}")
+        _read_rows(reader, t_node, table, t_name)
+        paper.tables[table_id] = table
+
+
+def _read_columns(reader: _Reader, t_node: LocDict, t_name: str) -> list[Column]:
+    col_nodes = reader.seq(t_node.get("columns"), t_node.line_of("columns"), f"{t_name}.columns")
+    columns: list[Column] = []
+    for c_index, c_node in enumerate(col_nodes):
+        c_name = f"{t_name}.columns[{c_index}]"
+        c_node = reader.mapping(c_node, col_nodes.line_of(c_index), c_name)
+        label = reader.text(c_node, "label", c_name)
+        if "unit" not in c_node or c_node["unit"] in (None, ""):
+            raise reader.fail(c_node.line, f"{c_name}.unit",
+                              f"a unit for column {label!r} (e.g. \"%\", M, GFLOPs, s, clips)")
+        if any(col.label == label for col in columns):
+            raise reader.fail(c_node.line, f"{c_name}.label", f"a unique column label; {label!r} repeats")
+        columns.append(Column(label=label, unit=reader.text(c_node, "unit", c_name),
+                              kind=reader.choice(c_node, "kind", c_name, KINDS, "other"),
+                              conditions=reader.conditions(c_node, c_name)))
+    if not columns:
+        raise reader.fail(col_nodes.line, f"{t_name}.columns", "at least one column")
+    return columns
+
+
+def _read_rows(reader: _Reader, t_node: LocDict, table: Table, t_name: str) -> None:
+    row_nodes = reader.seq(t_node.get("rows"), t_node.line_of("rows"), f"{t_name}.rows")
+    for r_index, r_node in enumerate(row_nodes):
+        r_name = f"{t_name}.rows[{r_index}]"
+        r_node = reader.mapping(r_node, row_nodes.line_of(r_index), r_name)
+        label = reader.text(r_node, "label", r_name)
+        r_name = f"{t_name}.row {label!r}"
+        if label in table.rows:
+            raise reader.fail(r_node.line, f"{r_name}.label",
+                              f"a unique row label; {label!r} repeats, so its cells would be duplicates")
+        values = reader.seq(r_node.get("values"), r_node.line_of("values"), f"{r_name}.values")
+        if len(values) != len(table.columns):
+            raise reader.fail(values.line, f"{r_name}.values",
+                              f"{len(table.columns)} values, one per column "
+                              f"({', '.join(c.label for c in table.columns)}), got {len(values)}")
+        row_conditions = reader.conditions(r_node, r_name)
+        table.rows.append(label)
+        for column, value, raw, line in zip(table.columns, values, values.raws, values.lines):
+            cell = _read_cell(reader, table, label, column, value, raw, line, row_conditions, r_name)
+            table.cells[(label, column.label)] = cell
+
+
+def _read_cell(reader: _Reader, table: Table, row: str, column: Column, value: Any, raw: str | None,
+               line: int, row_conditions: dict, r_name: str) -> Cell:
+    name = f"{r_name}.values[{column.label!r}]"
+    conditions = {**table.conditions, **column.conditions, **row_conditions}
+    tolerance = note = None
+    if isinstance(value, LocDict):
+        conditions.update(reader.conditions(value, name))
+        tolerance = reader.tolerance(value, name)
+        note = reader.text(value, "note", name, required=False)
+        if "value" not in value:
+            raise reader.fail(line, f"{name}.value", "the printed value")
+        raw, line = value.raws.get("value"), value.line_of("value")
+        value = value["value"]
+    if isinstance(value, (LocDict, LocList)):
+        raise reader.fail(line, name, "a printed number or \"-\"")
+    common = dict(paper=table.paper, table=table.table, row=row, column=column.label, unit=column.unit,
+                  kind=column.kind, conditions=conditions, tolerance=tolerance, note=note,
+                  source=f"{reader.path}:{line}")
+    if is_absent(raw if raw is not None else value):
+        return Cell(printed=str(raw or "-"), value=None, half_unit=0.0, **common)
+    try:
+        printed = parse_printed(raw if raw is not None else value)
+    except ValueError as exc:
+        raise reader.fail(line, name, str(exc)) from None
+    # Counts (clips, frames) are exact: "8 clips" is not a rounded 8 +- 0.5.
+    half_unit = 0.0 if column.kind == "count" else printed.half_unit
+    return Cell(printed=printed.text, value=printed.value, half_unit=half_unit,
+                qualifier=printed.qualifier, **common)
+
+
+def _load_claims(paper: Paper) -> None:
+    path = paper.root / "claims.yaml"
+    reader = _Reader(path)
+    top = reader.mapping(load_yaml(path), 1, "claims.yaml")
+    seen: set[str] = set()
+    for section, kind in (("claims", "claim"), ("relations", "relation")):
+        if top.get(section) is None:
+            continue
+        nodes = reader.seq(top[section], top.line_of(section), section)
+        for index, node in enumerate(nodes):
+            claim = _read_claim(reader, paper, reader.mapping(node, nodes.line_of(index), f"{section}[{index}]"),
+                                f"{section}[{index}]", kind)
+            if claim.id in seen:
+                raise reader.fail(node.line_of("id"), f"{section}[{index}].id", f"a unique id; {claim.id!r} repeats")
+            seen.add(claim.id)
+            paper.claims.append(claim)
+
+
+def _read_claim(reader: _Reader, paper: Paper, node: LocDict, name: str, kind: str) -> Claim:
+    claim_id = reader.text(node, "id", name)
+    name = f"{name} ({claim_id})"
+    quote = reader.text(node, "quote" if kind == "claim" else "text", name)
+    stated_text = reader.text(node, "stated", name)
+    if kind == "claim":
+        try:
+            stated: Printed | Expression = parse_printed(stated_text)
+        except ValueError as exc:
+            raise reader.fail(node.line_of("stated"), f"{name}.stated", str(exc)) from None
+    else:
+        stated = _read_expr(reader, paper, node, "stated", name)
+    expr = _read_expr(reader, paper, node, "expr", name) if node.get("expr") is not None else None
+    unchecked = reader.text(node, "unchecked", name, required=False)
+    if expr is None and not unchecked:
+        raise reader.fail(node.line, f"{name}.expr",
+                          "an expression over table cells, or expr: null with a reason in `unchecked`")
+    return Claim(paper=paper.id, id=claim_id, kind=kind, quote=quote,
+                 where=reader.text(node, "where", name, required=False), stated_text=stated_text,
+                 stated=stated, unit=reader.text(node, "unit", name, required=False),
+                 op=reader.choice(node, "op", name, OPS, "eq"), expr=expr,
+                 tolerance=reader.tolerance(node, name), note=reader.text(node, "note", name, required=False),
+                 unchecked=unchecked if expr is None else None, source=f"{reader.path}:{node.line}",
+                 reading=reader.choice(node, "reading", name, READINGS, "primary"))
+
+
+def _read_expr(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str) -> Expression:
+    text = reader.text(node, key, name)
+    line = node.line_of(key)
+    try:
+        expression = parse(text)
+    except ExpressionError as exc:
+        raise reader.fail(line, f"{name}.{key}", str(exc)) from None
+    for ref in expression.refs:
+        try:
+            cell = paper.cell(*ref)
+        except KeyError as exc:
+            raise reader.fail(line, f"{name}.{key}", f"a reference to a declared cell: {exc.args[0]}") from None
+        if cell.absent:
+            raise reader.fail(line, f"{name}.{key}", f"a cell with a value; {{{'|'.join(ref)}}} is printed as {cell.printed!r}")
+    return expression
+
+
+def load_paper(root: Path) -> Paper:
+    """Load and validate one paper folder."""
+    paper = _load_metadata(Path(root))
+    _load_tables(paper)
+    _load_claims(paper)
+    return paper
+
+
+def papers_root() -> Path:
+    """The folder of paper declarations: $REPRO_PAPERS, else the installed `papers` package."""
+    override = os.environ.get("REPRO_PAPERS")
+    return Path(override) if override else Path(str(resources.files("papers")))
+
+
+def paper_ids(root: Path | None = None) -> list[str]:
+    root = root or papers_root()
+    return sorted(p.name for p in root.iterdir() if (p / "paper.yaml").is_file())
+
+
+@lru_cache(maxsize=None)
+def _cached(root: Path, paper_id: str) -> Paper:
+    return load_paper(root / paper_id)
+
+
+def load_papers(only: str | None = None, root: Path | None = None) -> list[Paper]:
+    """Every declared paper (or only `only`), validated."""
+    root = Path(root or papers_root())
+    if not root.is_dir():
+        raise DataError(root, None, "papers", "a folder of paper declarations (papers/<id>/paper.yaml)")
+    ids = paper_ids(root)
+    if only is not None and only not in ids:
+        close = difflib.get_close_matches(only, ids, 3, 0.3)
+        raise SystemExit(f"unknown paper {only!r}; papers are {', '.join(ids)}"
+                         + (f" (did you mean {close[0]}?)" if close else ""))
+    return [_cached(root, pid) for pid in ids if only in (None, pid)]

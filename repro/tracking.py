@@ -1,0 +1,136 @@
+"""MLflow as the one record of measured values.
+
+Each command that measures something opens one MLflow run per paper. The run's metrics are the
+measured cells (one metric per cell, keyed by `metric_key`), and its tags hold the provenance: git
+commit, command, machine, device, library versions and time. The report reads them back with
+`load_measurements`; nothing else keeps measured values.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .papers import Cell, CellKey, Paper
+from .verdicts import Measurement
+
+EXPERIMENT = "repro"
+DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the working directory
+_LIBRARIES = ("torch", "fvcore", "ptflops", "mlflow", "numpy", "decord", "librosa")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def metric_key(cell: Cell | CellKey) -> str:
+    """A valid MLflow metric name for a cell: readable labels plus a hash that keeps it unique."""
+    key = cell.key if isinstance(cell, Cell) else cell
+    exact = "|".join(key)
+    readable = _UNSAFE.sub("_", "/".join(key))[:200]
+    return f"cell/{readable}.{hashlib.sha1(exact.encode()).hexdigest()[:8]}"
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{head}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance(command: str | None = None, device: str = "cpu") -> dict[str, str]:
+    """Where a measurement comes from, as MLflow tags."""
+    tags = {
+        "repro.git_commit": git_commit(),
+        "repro.command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "repro.machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}, "
+                         f"{os.cpu_count()} cores)",
+        "repro.device": device,
+        "repro.time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "repro.python": platform.python_version(),
+    }
+    tags.update({f"repro.version.{name}": _version(name) for name in _LIBRARIES})
+    return tags
+
+
+def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str,
+                     command: str | None = None, device: str = "cpu", proxy: bool = False,
+                     details: Mapping[str, Any] | None = None, uri: str | None = None) -> str:
+    """Record measured cell values of one paper as one MLflow run; returns the run id."""
+    import mlflow
+
+    for key in values:
+        paper.cell(*key)  # fails loudly on a cell the paper does not declare
+    uri = tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    _ensure_experiment(mlflow, uri)
+    tags = {**provenance(command, device), "repro.paper": paper.id, "repro.kind": kind,
+            "repro.proxy": str(proxy).lower()}
+    with mlflow.start_run(run_name=f"{paper.id}-{kind}", tags=tags) as run:
+        mlflow.log_metrics({metric_key(key): float(v) for key, v in values.items()})
+        if details:
+            mlflow.log_dict(dict(details), "details.json")
+    return run.info.run_id
+
+
+def _ensure_experiment(mlflow, uri: str) -> None:
+    """Create the experiment with its artifacts beside a sqlite store, not in the working directory."""
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+
+
+def _store_missing(uri: str) -> bool:
+    if uri.startswith("sqlite:///"):
+        return not Path(uri[len("sqlite:///"):]).exists()
+    return False
+
+
+def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, CellKey], Measurement]:
+    """The latest measurement of every cell that MLflow holds, keyed by (paper id, cell key)."""
+    uri = tracking_uri(uri)
+    if _store_missing(uri):
+        return {}
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return {}
+    found: dict[tuple[str, CellKey], Measurement] = {}
+    for paper in papers:
+        by_metric = {metric_key(cell): cell.key for cell in paper.cells(include_absent=True)}
+        runs = client.search_runs([experiment.experiment_id], f"tags.`repro.paper` = '{paper.id}'",
+                                  order_by=["attributes.start_time DESC"], max_results=5000)
+        for run in runs:
+            tags = run.data.tags
+            origin = {k.removeprefix("repro."): v for k, v in tags.items() if k.startswith("repro.")}
+            origin["mlflow_run"] = run.info.run_id
+            for name, value in run.data.metrics.items():
+                key = by_metric.get(name)
+                if key is not None and (paper.id, key) not in found:
+                    found[(paper.id, key)] = Measurement(value, origin, proxy=tags.get("repro.proxy") == "true")
+    return found

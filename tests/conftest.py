@@ -1,0 +1,83 @@
+"""Shared fixtures: small paper folders written by the tests themselves."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PAPER_YAML = """\
+id: {id}
+title: A Toy Paper
+authors: [A. Author]
+venue: Nowhere
+year: 2020
+flops_convention: macs
+"""
+
+TABLES_YAML = """\
+tables:
+  - table: "1"
+    caption: Toy results.
+    conditions: {dataset: Kinetics-400}
+    columns:
+      - {label: Top-1, unit: "%", kind: accuracy}
+      - {label: GFLOPs, unit: GFLOPs, kind: flops}
+    rows:
+      - label: Base
+        values: [70.0, 30.0]
+      - label: Ours
+        values: [73.20, 15.0]
+      - label: "1:1"
+        values: ["-", "1,024"]
+"""
+
+CLAIMS_YAML = """\
+claims:
+  - id: gain
+    quote: "Ours beats Base by 3.2%."
+    stated: 3.2
+    unit: pp
+    expr: "{1|Ours|Top-1} - {1|Base|Top-1}"
+  - id: half
+    quote: "Ours needs only half the FLOPs."
+    stated: 0.5
+    op: approx
+    expr: "{1|Ours|GFLOPs} / {1|Base|GFLOPs}"
+  - id: figure-only
+    quote: "As Fig. 3 shows, 67.1%."
+    stated: 67.1
+    expr: null
+    unchecked: "only in a figure"
+relations:
+  - id: wrong
+    text: "Base costs twice what 1:1 does"
+    stated: "{1|Base|GFLOPs}"
+    expr: "2 * {1|1:1|GFLOPs}"
+"""
+
+
+def write_paper(root: Path, paper_id: str = "toy", *, paper: str | None = None,
+                tables: str | None = None, claims: str | None = None) -> Path:
+    """Write a paper folder under `root`; each file defaults to the valid toy above."""
+    folder = root / paper_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("paper.yaml", paper or PAPER_YAML.format(id=paper_id)),
+                       ("tables.yaml", tables or TABLES_YAML), ("claims.yaml", claims or CLAIMS_YAML)):
+        (folder / name).write_text(textwrap.dedent(text))
+    return folder
+
+
+@pytest.fixture
+def toy_root(tmp_path: Path) -> Path:
+    write_paper(tmp_path / "papers")
+    return tmp_path / "papers"
+
+
+@pytest.fixture
+def toy_paper(toy_root: Path):
+    from repro.papers import load_paper
+
+    return load_paper(toy_root / "toy")

@@ -1,0 +1,83 @@
+"""The `repro` command line: tables, audit, report, reproduce, and errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from repro.cli import main
+from repro.papers import load_papers
+
+from conftest import REPO, TABLES_YAML, write_paper
+
+
+def _json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_tables_json_lists_every_numeric_cell(capsys):
+    cells = _json(capsys, "tables", "--json")
+    assert len(cells) == sum(len(list(p.cells())) for p in load_papers())
+    assert {c["paper"] for c in cells} == {"faster", "gcfnet", "kpsem", "maivar", "motion_distill"}
+    for cell in cells:
+        assert {"paper", "table", "row", "column", "value", "unit"} <= set(cell)
+        assert isinstance(cell["table"], str) and isinstance(cell["value"], float)
+    r2p1d = [c for c in cells if c["paper"] == "faster" and c["table"] == "2" and c["row"].startswith("R(2+1)D-50")]
+    assert [c["value"] for c in r2p1d if c["unit"] == "%"] == [70.1, 72.3, 74.5]
+
+
+def test_tables_json_for_one_paper_and_absent_cells(capsys):
+    cells = _json(capsys, "tables", "--paper", "kpsem", "--json", "--include-absent")
+    assert {c["paper"] for c in cells} == {"kpsem"}
+    assert any(c["value"] is None and c["printed"] == "-" for c in cells)
+
+
+def test_audit_json(capsys):
+    findings = _json(capsys, "audit", "--json")
+    assert {f["paper"] for f in findings} == {"faster", "gcfnet", "kpsem", "maivar", "motion_distill"}
+    for f in findings:
+        assert {"paper", "claim", "stated", "computed", "consistent"} <= set(f)
+        assert f["consistent"] in (True, False, None)
+        assert (f["consistent"] is None) == (f["status"] == "unchecked")
+    assert any(f["consistent"] is False for f in findings)
+
+
+def test_tables_and_audit_print_readably(capsys):
+    assert main(["tables", "--paper", "maivar"]) == 0
+    assert "Table 1" in capsys.readouterr().out
+    assert main(["audit", "--paper", "maivar"]) == 0
+    assert "inconsistent" in capsys.readouterr().out
+
+
+def test_malformed_paper_exits_2_with_file_and_line(tmp_path, monkeypatch, capsys):
+    write_paper(tmp_path, tables=TABLES_YAML.replace("[70.0, 30.0]", "[70.0, lots]"))
+    monkeypatch.setenv("REPRO_PAPERS", str(tmp_path))
+    assert main(["tables"]) == 2
+    err = capsys.readouterr().err
+    assert "tables.yaml:10: table 1.row 'Base'.values['GFLOPs']: a number as printed" in err
+
+
+def test_unknown_paper_names_the_known_ones(capsys):
+    try:
+        main(["audit", "--paper", "fastr"])
+    except SystemExit as exc:
+        assert "unknown paper 'fastr'" in str(exc) and "did you mean faster" in str(exc)
+    else:
+        raise AssertionError("an unknown paper must fail")
+
+
+def test_reproduce_writes_every_page_and_says_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert main(["reproduce", "--paper", "gcfnet", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "gcfnet: audit of" in out and "ablation-inter-clip-only" in out
+    assert f"report: {tmp_path / 'out' / 'index.html'}" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "faster.html", "gcfnet.html", "index.html", "kpsem.html", "maivar.html", "motion_distill.html"]
+
+
+def test_module_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "repro", "tables", "--paper", "maivar", "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)[0]["paper"] == "maivar"
