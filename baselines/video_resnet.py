@@ -10,7 +10,7 @@ Input: (N, 3, T, H, W), e.g. (1, 3, 16, 112, 112). Output: (N, num_classes) logi
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -72,7 +72,7 @@ class VMZResNet(nn.Module):
         super().__init__()
         self.stem = stem
         stages, cin = [], 64
-        for index, ((out, base), n_blocks) in enumerate(zip(STAGES, blocks)):
+        for index, ((out, base), n_blocks) in enumerate(zip(STAGES, blocks, strict=True)):
             stride = 1 if index == 0 else 2
             t_stride = 1 if index == 0 else temporal_stride
             layer = [Bottleneck(cin, out, base, kind, stride, t_stride)]

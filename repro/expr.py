@@ -12,7 +12,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from .errors import ExpressionError
 
@@ -28,27 +28,27 @@ class Interval:
     hi: float
 
     @classmethod
-    def exact(cls, value: float) -> "Interval":
+    def exact(cls, value: float) -> Interval:
         return cls(value, value, value)
 
     @classmethod
-    def around(cls, value: float, half_width: float) -> "Interval":
+    def around(cls, value: float, half_width: float) -> Interval:
         return cls(value - half_width, value, value + half_width)
 
-    def _combine(self, other: "Interval", op: Callable[[float, float], float]) -> "Interval":
+    def _combine(self, other: Interval, op: Callable[[float, float], float]) -> Interval:
         ends = [op(a, b) for a in (self.lo, self.hi) for b in (other.lo, other.hi)]
         return Interval(min(ends), op(self.mid, other.mid), max(ends))
 
-    def __add__(self, other: "Interval") -> "Interval":
+    def __add__(self, other: Interval) -> Interval:
         return Interval(self.lo + other.lo, self.mid + other.mid, self.hi + other.hi)
 
-    def __sub__(self, other: "Interval") -> "Interval":
+    def __sub__(self, other: Interval) -> Interval:
         return Interval(self.lo - other.hi, self.mid - other.mid, self.hi - other.lo)
 
-    def __mul__(self, other: "Interval") -> "Interval":
+    def __mul__(self, other: Interval) -> Interval:
         return self._combine(other, lambda a, b: a * b)
 
-    def __truediv__(self, other: "Interval") -> "Interval":
+    def __truediv__(self, other: Interval) -> Interval:
         if other.lo <= 0.0 <= other.hi:
             if other.mid == 0.0:
                 raise ExpressionError("division by zero")
@@ -56,7 +56,7 @@ class Interval:
             return Interval(-math.inf, self.mid / other.mid, math.inf)
         return self._combine(other, lambda a, b: a / b)
 
-    def __pow__(self, other: "Interval") -> "Interval":
+    def __pow__(self, other: Interval) -> Interval:
         if other.lo != other.hi:
             raise ExpressionError("an exponent must be a plain number")
         exponent = other.mid
@@ -65,17 +65,17 @@ class Interval:
             ends.append(0.0)
         return Interval(min(ends), self.mid**exponent, max(ends))
 
-    def __neg__(self) -> "Interval":
+    def __neg__(self) -> Interval:
         return Interval(-self.hi, -self.mid, -self.lo)
 
-    def __abs__(self) -> "Interval":
+    def __abs__(self) -> Interval:
         if self.lo >= 0:
             return self
         if self.hi <= 0:
             return -self
         return Interval(0.0, abs(self.mid), max(-self.lo, self.hi))
 
-    def distance(self, other: "Interval") -> float:
+    def distance(self, other: Interval) -> float:
         """Gap between the two intervals; 0 when they overlap."""
         return max(0.0, self.lo - other.hi, other.lo - self.hi)
 

@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -60,7 +60,7 @@ def builder(name: str) -> Builder:
     _discover()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
-        hint = f"; close matches: {', '.join(close)}" if close else f"; see repro.models.available()"
+        hint = f"; close matches: {', '.join(close)}" if close else "; see repro.models.available()"
         raise KeyError(f"unknown model {name!r}{hint}")
     return _REGISTRY[name]
 

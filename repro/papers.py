@@ -5,10 +5,11 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from .errors import DataError, ExpressionError
 from .expr import Expression, parse
@@ -242,7 +243,8 @@ def _load_tables(paper: Paper) -> None:
                               f"the paper's table number as digits with an optional letter "
                               f"(\"2\", \"2a\"; Roman numerals as integers), got {table_id!r}")
         if table_id in paper.tables:
-            raise reader.fail(t_node.line_of("table"), f"{t_name}.table", f"a new table id; {table_id} is declared twice")
+            raise reader.fail(t_node.line_of("table"), f"{t_name}.table",
+                              f"a new table id; {table_id} is declared twice")
         t_name = f"table {table_id}"
         conditions = reader.conditions(t_node, t_name)
         columns = _read_columns(reader, t_node, t_name)
@@ -290,7 +292,7 @@ def _read_rows(reader: _Reader, t_node: LocDict, table: Table, t_name: str) -> N
                               f"({', '.join(c.label for c in table.columns)}), got {len(values)}")
         row_conditions = reader.conditions(r_node, r_name)
         table.rows.append(label)
-        for column, value, raw, line in zip(table.columns, values, values.raws, values.lines):
+        for column, value, raw, line in zip(table.columns, values, values.raws, values.lines, strict=True):
             cell = _read_cell(reader, table, label, column, value, raw, line, row_conditions, r_name)
             table.cells[(label, column.label)] = cell
 
@@ -382,7 +384,8 @@ def _read_expr(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str
         except KeyError as exc:
             raise reader.fail(line, f"{name}.{key}", f"a reference to a declared cell: {exc.args[0]}") from None
         if cell.absent:
-            raise reader.fail(line, f"{name}.{key}", f"a cell with a value; {{{'|'.join(ref)}}} is printed as {cell.printed!r}")
+            shown = "{" + "|".join(ref) + "}"
+            raise reader.fail(line, f"{name}.{key}", f"a cell with a value; {shown} is printed as {cell.printed!r}")
     return expression
 
 
@@ -405,7 +408,7 @@ def paper_ids(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "paper.yaml").is_file())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(root: Path, paper_id: str) -> Paper:
     return load_paper(root / paper_id)
 

@@ -16,7 +16,8 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from .papers import Cell, CellKey, Paper
 from .verdicts import Measurement

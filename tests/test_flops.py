@@ -51,7 +51,8 @@ def test_lstm_handle_two_layers_bidirectional_batch_first():
 
 
 def test_conv_and_linear_are_macs_and_batch_norm_is_not():
-    model = nn.Sequential(nn.Conv3d(2, 4, 3, padding=1, bias=False), nn.BatchNorm3d(4), nn.Flatten(), nn.Linear(4 * 27, 5))
+    model = nn.Sequential(nn.Conv3d(2, 4, 3, padding=1, bias=False), nn.BatchNorm3d(4), nn.Flatten(),
+                          nn.Linear(4 * 27, 5))
     c = count(model.eval(), torch.zeros(1, 2, 3, 3, 3))
     assert c.by_op == {"conv": 4 * 27 * 2 * 27, "linear": 4 * 27 * 5}
     assert c.other_ops["batch_norm"] > 0 and c.params == 2 * 4 * 27 + 8 + 4 * 27 * 5 + 5
