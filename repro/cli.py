@@ -40,15 +40,19 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    from .papers import load_papers
+def _render(papers: list, args: argparse.Namespace) -> int:
     from .report import render
     from .tracking import load_measurements
 
-    papers = load_papers(args.paper)
     written = render(papers, Path(args.out), load_measurements(papers, args.tracking_uri))
     print(f"report: {written[0].resolve()}")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .papers import load_papers
+
+    return _render(load_papers(args.paper), args)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -65,8 +69,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         for finding in bad:
             print(f"  - {finding.claim.id}: {finding.explanation}")
     # Measurements (costs, proxy runs, full runs) join here as later issues add them.
-    args.paper = None  # the index always covers every paper
-    return _report(args)
+    return _render(load_papers(), args)  # the index always covers every paper
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,7 @@ class PaperView:
     runs: list[dict[str, str]] = field(default_factory=list)
 
     def cell_counts(self) -> Counter:
-        return Counter(v.status for key, v in self.verdicts.items())
+        return Counter(v.status for v in self.verdicts.values())
 
     def claim_counts(self) -> Counter:
         """Statuses of the primary readings; an alternative reading that fails is not the paper's fault."""
