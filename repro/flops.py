@@ -74,15 +74,17 @@ def _int_list(value: Any) -> list[int]:
     return [int(item.toIValue()) for item in value.node().inputs()]
 
 
-def _pool(name: str):
-    """Window ops: one op per input element the output reads (output elements x window).
-
-    Adaptive pooling and mean read every input element once.
-    """
+def _window(name: str):
+    """Windowed pooling: one op per input element each output reads (output elements x window)."""
     def handle(inputs: list, outputs: list) -> Counter:
-        if name == "adaptive_pool":
-            return Counter({name: _numel(inputs[0])})
         return Counter({name: _numel(outputs[0]) * math.prod(_int_list(inputs[1]))})
+    return handle
+
+
+def _whole_input(name: str):
+    """Adaptive pooling and reductions read every input element once."""
+    def handle(inputs: list, outputs: list) -> Counter:
+        return Counter({name: _numel(inputs[0])})
     return handle
 
 
@@ -110,12 +112,11 @@ def _recurrent(name: str, gates: int):
 HANDLES = {
     "aten::gru": _recurrent("gru", 3),
     "aten::lstm": _recurrent("lstm", 4),
-    "aten::max_pool3d": _pool("max_pool"), "aten::max_pool2d": _pool("max_pool"),
-    "aten::max_pool3d_with_indices": _pool("max_pool"),
-    "aten::avg_pool3d": _pool("avg_pool"), "aten::avg_pool2d": _pool("avg_pool"),
-    "aten::adaptive_avg_pool3d": _pool("adaptive_pool"), "aten::adaptive_avg_pool2d": _pool("adaptive_pool"),
-    "aten::adaptive_avg_pool1d": _pool("adaptive_pool"),
-    "aten::mean": _pool("adaptive_pool"),
+    "aten::max_pool3d": _window("max_pool"), "aten::max_pool2d": _window("max_pool"),
+    "aten::max_pool3d_with_indices": _window("max_pool"),
+    "aten::avg_pool3d": _window("avg_pool"), "aten::avg_pool2d": _window("avg_pool"),
+    **{f"aten::adaptive_avg_pool{d}d": _whole_input("adaptive_pool") for d in (1, 2, 3)},
+    "aten::mean": _whole_input("mean"),
     **{f"aten::{op}": _elementwise("elementwise") for op in (
         "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "sigmoid", "sigmoid_", "tanh", "tanh_",
         "relu", "relu_", "hardtanh", "hardtanh_", "softmax", "rsub", "exp", "abs")},
