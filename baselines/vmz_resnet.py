@@ -95,7 +95,7 @@ def _pool1() -> nn.MaxPool3d:
     return nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
 
-@register
+@register(example_input=(1, 3, 8, 64, 64), example_output=(1, 400))
 def r2plus1d_50(num_classes: int = 400) -> VMZResNet:
     """R(2+1)D-50, FASTER's expensive clip model (Table 1). Input (N, 3, L, 224, 224), L in {8, 16, 32}."""
     stem = nn.Sequential(*_conv_bn_relu(3, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
@@ -103,7 +103,7 @@ def r2plus1d_50(num_classes: int = 400) -> VMZResNet:
     return VMZResNet(stem, "2plus1d", (3, 4, 6, 3), temporal_stride=2, num_classes=num_classes)
 
 
-@register
+@register(example_input=(1, 3, 8, 64, 64), example_output=(1, 400))
 def r3d_50(num_classes: int = 400) -> VMZResNet:
     """R3D-50, FASTER's alternative expensive model (Table 6): 3x3x3 middle convs, 3x7x7 conv1.
     Input (N, 3, L, 224, 224)."""
@@ -111,7 +111,7 @@ def r3d_50(num_classes: int = 400) -> VMZResNet:
     return VMZResNet(stem, "3d", (3, 4, 6, 3), temporal_stride=2, num_classes=num_classes)
 
 
-@register
+@register(example_input=(1, 3, 8, 64, 64), example_output=(1, 400))
 def r2d_26(num_classes: int = 400) -> VMZResNet:
     """R2D-26, FASTER's cheap clip model (Table 1): conv1 8x7x7 with temporal stride 8, 2D bottlenecks.
     Input (N, 3, L, 224, 224) with L a multiple of 8."""

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from torch import nn
 
 Builder = Callable[..., nn.Module]
+Shape = tuple[int, ...]
 _REGISTRY: dict[str, Builder] = {}
+_EXAMPLES: dict[str, tuple[tuple[Shape, ...], Shape]] = {}
 _discovered = False
 
 
@@ -27,13 +29,25 @@ def _prefix(module: str) -> str:
     return parts[0]
 
 
-def register(builder: Builder) -> Builder:
-    """Register `builder` under `<baselines|paper id>/<function name>`."""
-    name = f"{_prefix(builder.__module__)}/{builder.__name__}"
-    if name in _REGISTRY and _REGISTRY[name] is not builder:
-        raise ValueError(f"model {name!r} is registered twice ({builder.__module__})")
-    _REGISTRY[name] = builder
-    return builder
+def register(builder: Builder | None = None, *, example_input: Shape | tuple[Shape, ...] | None = None,
+             example_output: Shape | None = None):
+    """Register `builder` under `<baselines|paper id>/<function name>`.
+
+    Use bare (`@register`) or with a small example: `@register(example_input=(1, 3, 8, 32, 32),
+    example_output=(1, 400))`. The example is a shape the default model accepts and is cheap on CPU; the
+    tests run every model on it. A model taking several tensors gives a tuple of shapes.
+    """
+    def add(fn: Builder) -> Builder:
+        name = f"{_prefix(fn.__module__)}/{fn.__name__}"
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"model {name!r} is registered twice ({fn.__module__})")
+        _REGISTRY[name] = fn
+        if example_input is not None:
+            shapes = example_input if isinstance(example_input[0], tuple) else (example_input,)
+            _EXAMPLES[name] = (tuple(tuple(s) for s in shapes), tuple(example_output or ()))
+        return fn
+
+    return add(builder) if builder is not None else add
 
 
 def _discover() -> None:
@@ -54,6 +68,12 @@ def _discover() -> None:
 def available() -> list[str]:
     _discover()
     return sorted(_REGISTRY)
+
+
+def example(name: str) -> tuple[tuple[Shape, ...], Shape] | None:
+    """(input shapes, output shape) of the small example registered with `name`, if any."""
+    builder(name)
+    return _EXAMPLES.get(name)
 
 
 def builder(name: str) -> Builder:

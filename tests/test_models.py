@@ -1,4 +1,4 @@
-"""The model registry and the forward shapes of every registered model."""
+"""The model registry and the forward shape of every registered model on its small example."""
 from __future__ import annotations
 
 import pytest
@@ -6,27 +6,27 @@ import torch
 
 from repro import models
 
-SMALL_INPUT = {  # (input shape, output shape) on small inputs so the suite stays fast on CPU
-    "baselines/r3d_18": ((1, 3, 8, 32, 32), (1, 400)),
-    "baselines/mc3_18": ((1, 3, 8, 32, 32), (1, 400)),
-    "baselines/r2plus1d_18": ((1, 3, 8, 32, 32), (1, 400)),
-    "baselines/r2plus1d_50": ((1, 3, 8, 64, 64), (1, 400)),
-    "baselines/r3d_50": ((1, 3, 8, 64, 64), (1, 400)),
-    "baselines/r2d_26": ((1, 3, 8, 64, 64), (1, 400)),
-}
+
+def _example_inputs(name):
+    shapes, _ = models.example(name)
+    return [torch.randn(shape) for shape in shapes]
 
 
-def test_every_registered_model_has_a_shape_test():
-    assert set(models.available()) == set(SMALL_INPUT)
+def test_every_registered_model_declares_a_small_example():
+    missing = [name for name in models.available() if models.example(name) is None]
+    assert not missing, f"register these with example_input= and example_output=: {missing}"
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_INPUT))
+@pytest.mark.parametrize("name", models.available())
 def test_forward_shape(name):
-    shape, out = SMALL_INPUT[name]
+    _, out = models.example(name)
+    torch.manual_seed(0)
     model = models.build(name).eval()
     with torch.no_grad():
-        assert tuple(model(torch.zeros(shape)).shape) == out
-    assert "Input" in models.describe(name)
+        result = model(*_example_inputs(name))
+    assert tuple(result.shape) == out
+    assert torch.isfinite(result).all()
+    assert "Input" in models.describe(name), f"{name}'s docstring must state its input shape"
 
 
 @pytest.mark.parametrize("name", ["baselines/r2plus1d_50", "baselines/r2d_26"])
@@ -42,3 +42,5 @@ def test_num_classes_and_unknown_names():
         models.build("baselines/r3d18")
     with pytest.raises(TypeError, match="unknown classes"):
         models.build("baselines/r3d_18", classes=5)
+    with pytest.raises(KeyError, match="unknown model"):
+        models.example("nope/nothing")
