@@ -40,11 +40,46 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure_costs(papers: list, args: argparse.Namespace) -> list:
+    """Measure (and unless --no-log, record in MLflow) every cost cell of `papers`."""
+    from .console import progress
+    from .costs import Meter, default_cache_dir, log, measure_paper, specs
+
+    meter, measured = Meter(cache_dir=None if args.no_cache else default_cache_dir()), []
+    cost_specs = specs(papers)
+    with progress(sum(len(s.probes) for s in cost_specs), "counting MACs") as advance:
+        for spec in cost_specs:
+            step = lambda probe, pid=spec.paper.id: advance(f"{pid}: {probe.name}")  # noqa: E731
+            measured.append(measure_paper(spec, meter, step))
+    if not getattr(args, "no_log", False):
+        for costs in measured:
+            log(costs, args.tracking_uri)
+    return measured
+
+
+def _costs(args: argparse.Namespace) -> int:
+    from .atomic import write_text_atomic
+    from .console import print_costs
+    from .costs import extra_rows, probe_rows, rows
+    from .papers import load_papers
+
+    measured = _measure_costs(load_papers(args.paper), args)
+    print_costs(measured)
+    if args.json:
+        data = {"cells": [r for c in measured for r in rows(c)],
+                "extras": [r for c in measured for r in extra_rows(c)],
+                "probes": {c.spec.paper.id: probe_rows(c) for c in measured}}
+        write_text_atomic(Path(args.json), json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _render(papers: list, args: argparse.Namespace) -> int:
     from .report import render
-    from .tracking import load_measurements
+    from .tracking import load_extras, load_measurements
 
-    written = render(papers, Path(args.out), load_measurements(papers, args.tracking_uri))
+    written = render(papers, Path(args.out), load_measurements(papers, args.tracking_uri),
+                     load_extras(papers, args.tracking_uri))
     print(f"report: {written[0].resolve()}")
     return 0
 
@@ -68,7 +103,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"{paper.id}: audit of {len(primary)} claims: {len(bad)} inconsistent with the paper's own tables")
         for finding in bad:
             print(f"  - {finding.claim.id}: {finding.explanation}")
-    # Measurements (costs, proxy runs, full runs) join here as later issues add them.
+    if not args.no_measure:
+        from .console import print_costs
+
+        print_costs(_measure_costs(papers, args))
+    # Proxy and full training runs join here through MLflow as later issues add them.
     return _render(load_papers(), args)  # the index always covers every paper
 
 
@@ -88,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="a JSON list of findings")
     p.set_defaults(run=_audit)
 
+    p = sub.add_parser("costs", help="measure every parameter and FLOPs cell, log it to MLflow and print verdicts")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--json", metavar="FILE", help="also write the cells, extras and probes as JSON")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                                          "or sqlite:///mlflow.db)")
+    p.add_argument("--no-log", action="store_true", help="measure and print without recording in MLflow")
+    p.add_argument("--no-cache", action="store_true",
+                   help="count every probe afresh instead of reusing counts cached in $REPRO_CACHE_DIR "
+                        "(default ~/.cache/repro) for the same model code and library versions")
+    p.set_defaults(run=_costs)
+
     for name, run, text in (("report", _report, "render the HTML reports"),
                             ("reproduce", _reproduce, "audit, measure and report one paper or all")):
         p = sub.add_parser(name, help=text)
@@ -95,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="reports", help="output folder (default: reports/)")
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                                               "or sqlite:///mlflow.db)")
+        if name == "reproduce":
+            p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
+            p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
         p.set_defaults(run=run)
     return parser
 

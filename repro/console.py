@@ -1,7 +1,11 @@
 """Terminal output of tables and findings (rich renders readable tables in any width)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from .audit import OP_WORDS, Finding
@@ -36,3 +40,54 @@ def print_audit(findings: list[Finding], console: Console | None = None) -> None
     console.print(out)
     counts = {s: sum(f.status == s for f in findings) for s in _STYLE}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+@contextmanager
+def progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr; the yielded function advances it by one, naming the next item."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(what, total=total)
+        started = [False]
+
+        def advance(item: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=f"{what}: {item}")
+
+        yield advance
+        bar.update(task, completed=total, description=f"{what}: done")
+
+
+_VERDICT_STYLE = {"reproduced": "green", "deviates": "bold yellow", "not measured": "dim"}
+
+
+def print_costs(measured: list, console: Console | None = None) -> None:
+    """Published against measured for every cost cell, and the costs the papers do not print."""
+    from .costs import extra_rows, rows
+
+    console = console or Console()
+    for costs in measured:
+        paper = costs.spec.paper
+        out = RichTable(title=f"{paper.id}: cost cells (FLOPs convention: {paper.flops_convention})",
+                        title_justify="left")
+        for name, justify in (("table", "left"), ("row", "left"), ("column", "left"), ("published", "right"),
+                              ("measured", "right"), ("Δ", "right"), ("verdict", "left")):
+            out.add_column(name, justify=justify, overflow="fold")
+        for r in rows(costs):
+            delta = "—" if r["delta"] is None else f"{r['delta']:+.4g} ({r['relative']:+.2%})"
+            measured_text = f"{r['measured']:.4g}"
+            if r["counters_disagree"]:
+                measured_text += f"\n[yellow]ptflops {r['second_opinion']:.4g}[/]"
+            out.add_row(r["table"], r["row"], r["column"], f"{r['printed']} {r['unit']}", measured_text, delta,
+                        f"[{_VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]")
+        console.print(out)
+        extras = extra_rows(costs)
+        if extras:
+            table = RichTable(title=f"{paper.id}: measured, not printed in the paper", title_justify="left")
+            for name in ("id", "what", "measured"):
+                table.add_column(name, overflow="fold")
+            for e in extras:
+                table.add_row(e["id"], e["label"], f"{e['measured']:.4g} {e['unit']}")
+            console.print(table)

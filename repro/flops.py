@@ -109,6 +109,10 @@ def _recurrent(name: str, gates: int):
     return handle
 
 
+def _no_arithmetic(inputs: list, outputs: list) -> Counter:
+    return Counter()
+
+
 HANDLES = {
     "aten::gru": _recurrent("gru", 3),
     "aten::lstm": _recurrent("lstm", 4),
@@ -116,10 +120,16 @@ HANDLES = {
     "aten::max_pool3d_with_indices": _window("max_pool"),
     "aten::avg_pool3d": _window("avg_pool"), "aten::avg_pool2d": _window("avg_pool"),
     **{f"aten::adaptive_avg_pool{d}d": _whole_input("adaptive_pool") for d in (1, 2, 3)},
-    "aten::mean": _whole_input("mean"),
+    "aten::mean": _whole_input("mean"), "aten::sum": _whole_input("reduction"),
+    "aten::amax": _whole_input("reduction"), "aten::max": _whole_input("reduction"),
+    "aten::argmax": _whole_input("reduction"),
     **{f"aten::{op}": _elementwise("elementwise") for op in (
         "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "sigmoid", "sigmoid_", "tanh", "tanh_",
-        "relu", "relu_", "hardtanh", "hardtanh_", "softmax", "rsub", "exp", "abs")},
+        "relu", "relu_", "hardtanh", "hardtanh_", "softmax", "rsub", "exp", "abs", "where", "reciprocal")},
+    # Index and layout ops move data and do no arithmetic: counted as zero, explicitly, so that
+    # `unsupported` only lists ops nobody has looked at.
+    **{f"aten::{op}": _no_arithmetic for op in ("one_hot", "movedim", "ones_like", "new_ones", "zeros_like",
+                                                "new_zeros", "gather", "scatter", "index_select")},
 }
 
 

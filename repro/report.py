@@ -5,8 +5,6 @@ an email and archive as they are.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +13,15 @@ from collections.abc import Mapping
 import jinja2
 
 from . import __version__
-from .audit import OP_WORDS, Finding, audit_paper, ordered
+from .atomic import write_text_atomic
+from .audit import OP_WORDS, Finding, audit_paper, check, ordered, published_lookup
+from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
+from .expr import Interval
 from .papers import CellKey, Paper, Table
 from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
+Extras = Mapping[tuple[str, str], Measurement]
 
 
 @dataclass
@@ -28,6 +30,15 @@ class PaperView:
     findings: list[Finding]
     verdicts: dict[CellKey, Verdict]
     runs: list[dict[str, str]] = field(default_factory=list)
+    costs: dict[CellKey, CostCell] = field(default_factory=dict)
+    extras: list[tuple[ExtraCost, Measurement | None]] = field(default_factory=list)
+    measured_findings: list[Finding] = field(default_factory=list)
+
+    def counters_disagree(self, key: CellKey) -> bool:
+        m = self.verdicts[key].measurement
+        if m is None or m.second_opinion is None or not m.value:
+            return False
+        return abs(m.second_opinion - m.value) / abs(m.value) > DISAGREEMENT
 
     def cell_counts(self) -> Counter:
         return Counter(v.status for v in self.verdicts.values())
@@ -43,14 +54,28 @@ class PaperView:
         return reasons.most_common()
 
 
-def build_view(paper: Paper, measured: Measured) -> PaperView:
+def build_view(paper: Paper, measured: Measured, extras: Extras | None = None) -> PaperView:
     verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key))) for cell in paper.cells()}
     runs: dict[str, dict[str, str]] = {}
-    for verdict in verdicts.values():
-        if verdict.measurement is not None:
-            origin = verdict.measurement.provenance
-            runs.setdefault(origin.get("mlflow_run", "?"), origin)
-    return PaperView(paper, ordered(audit_paper(paper)), verdicts, list(runs.values()))
+    found_extras = [m for (pid, _), m in (extras or {}).items() if pid == paper.id]
+    for m in [v.measurement for v in verdicts.values() if v.measurement is not None] + found_extras:
+        runs.setdefault(m.provenance.get("mlflow_run", "?"), m.provenance)
+    spec = load_costs(paper)
+    return PaperView(paper, ordered(audit_paper(paper)), verdicts, list(runs.values()),
+                     costs={c.cell.key: c for c in spec.cells} if spec else {},
+                     extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
+                     measured_findings=measured_findings(paper, verdicts))
+
+
+def measured_findings(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> list[Finding]:
+    """The claims again, with measured values in place of every cell they use; only claims whose cells
+    all have a full (non-proxy) measurement. The paper's "+1.38% parameters" becomes our measured share."""
+    lookup = published_lookup(paper)
+    measured = {key: Interval.exact(v.measured) for key, v in verdicts.items()
+                if v.measured is not None and v.measurement is not None and not v.measurement.proxy}
+    lookup.update(measured)
+    return [check(claim, lookup) for claim in paper.claims
+            if claim.expr is not None and claim.expr.refs and all(ref in measured for ref in claim.expr.refs)]
 
 
 def _environment() -> jinja2.Environment:
@@ -71,28 +96,17 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None) -> list[Path]:
+def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None,
+           extras: Extras | None = None) -> list[Path]:
     """Write index.html and <paper>.html into `out_dir`; returns the paths written."""
     out_dir = Path(out_dir)
-    views = [build_view(p, measured or {}) for p in papers]
+    views = [build_view(p, measured or {}, extras) for p in papers]
     env = _environment()
     written = []
     for view in views:
         path = out_dir / f"{view.paper.id}.html"
-        _write_atomic(path, env.get_template("paper.html.j2").render(view=view, paper=view.paper))
+        write_text_atomic(path, env.get_template("paper.html.j2").render(view=view, paper=view.paper))
         written.append(path)
     index = out_dir / "index.html"
-    _write_atomic(index, env.get_template("index.html.j2").render(views=views))
+    write_text_atomic(index, env.get_template("index.html.j2").render(views=views))
     return [index, *written]

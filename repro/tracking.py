@@ -32,12 +32,20 @@ def tracking_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
-def metric_key(cell: Cell | CellKey) -> str:
-    """A valid MLflow metric name for a cell: readable labels plus a hash that keeps it unique."""
+def metric_key(cell: Cell | CellKey, prefix: str = "cell") -> str:
+    """A valid MLflow metric name for a cell: readable labels plus a hash that keeps it unique.
+
+    Prefix "cell" holds the measured value, "second" a second counter's value for the same cell.
+    """
     key = cell.key if isinstance(cell, Cell) else cell
     exact = "|".join(key)
     readable = _UNSAFE.sub("_", "/".join(key))[:200]
-    return f"cell/{readable}.{hashlib.sha1(exact.encode()).hexdigest()[:8]}"
+    return f"{prefix}/{readable}.{hashlib.sha1(exact.encode()).hexdigest()[:8]}"
+
+
+def extra_key(extra_id: str) -> str:
+    """The metric name of a measured quantity the paper does not print (e.g. a module's own cost)."""
+    return f"extra/{_UNSAFE.sub('_', extra_id)[:200]}"
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -76,11 +84,18 @@ def provenance(command: str | None = None, device: str = "cpu") -> dict[str, str
 
 def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str,
                      command: str | None = None, device: str = "cpu", proxy: bool = False,
-                     details: Mapping[str, Any] | None = None, uri: str | None = None) -> str:
-    """Record measured cell values of one paper as one MLflow run; returns the run id."""
+                     details: Mapping[str, Any] | None = None, uri: str | None = None,
+                     second_opinions: Mapping[CellKey, float] | None = None,
+                     extras: Mapping[str, float] | None = None) -> str:
+    """Record measured cell values of one paper as one MLflow run; returns the run id.
+
+    `second_opinions` are a second counter's values for some of the cells; `extras` are measured
+    quantities the paper does not print, by id.
+    """
     import mlflow
 
-    for key in values:
+    second_opinions = second_opinions or {}
+    for key in [*values, *second_opinions]:
         paper.cell(*key)  # fails loudly on a cell the paper does not declare
     uri = tracking_uri(uri)
     mlflow.set_tracking_uri(uri)
@@ -88,7 +103,10 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
     tags = {**provenance(command, device), "repro.paper": paper.id, "repro.kind": kind,
             "repro.proxy": str(proxy).lower()}
     with mlflow.start_run(run_name=f"{paper.id}-{kind}", tags=tags) as run:
-        mlflow.log_metrics({metric_key(key): float(v) for key, v in values.items()})
+        metrics = {metric_key(key): float(v) for key, v in values.items()}
+        metrics.update({metric_key(key, "second"): float(v) for key, v in second_opinions.items()})
+        metrics.update({extra_key(name): float(v) for name, v in (extras or {}).items()})
+        mlflow.log_metrics(metrics)
         if details:
             mlflow.log_dict(dict(details), "details.json")
     return run.info.run_id
@@ -110,28 +128,59 @@ def _store_missing(uri: str) -> bool:
     return False
 
 
-def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, CellKey], Measurement]:
-    """The latest measurement of every cell that MLflow holds, keyed by (paper id, cell key)."""
+def _runs(client, experiment_id: str, paper_id: str) -> list:
+    return client.search_runs([experiment_id], f"tags.`repro.paper` = '{paper_id}'",
+                              order_by=["attributes.start_time DESC"], max_results=5000)
+
+
+def _client(uri: str | None):
     uri = tracking_uri(uri)
     if _store_missing(uri):
-        return {}
+        return None, None
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
+    return (client, experiment.experiment_id) if experiment is not None else (None, None)
+
+
+def _origin(run) -> dict[str, str]:
+    origin = {k.removeprefix("repro."): v for k, v in run.data.tags.items() if k.startswith("repro.")}
+    origin["mlflow_run"] = run.info.run_id
+    return origin
+
+
+def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, CellKey], Measurement]:
+    """The latest measurement of every cell that MLflow holds, keyed by (paper id, cell key)."""
+    client, experiment_id = _client(uri)
+    if client is None:
         return {}
     found: dict[tuple[str, CellKey], Measurement] = {}
     for paper in papers:
-        by_metric = {metric_key(cell): cell.key for cell in paper.cells(include_absent=True)}
-        runs = client.search_runs([experiment.experiment_id], f"tags.`repro.paper` = '{paper.id}'",
-                                  order_by=["attributes.start_time DESC"], max_results=5000)
-        for run in runs:
-            tags = run.data.tags
-            origin = {k.removeprefix("repro."): v for k, v in tags.items() if k.startswith("repro.")}
-            origin["mlflow_run"] = run.info.run_id
-            for name, value in run.data.metrics.items():
+        cells = list(paper.cells(include_absent=True))
+        by_metric = {metric_key(cell): cell.key for cell in cells}
+        second_name = {cell.key: metric_key(cell, "second") for cell in cells}
+        for run in _runs(client, experiment_id, paper.id):
+            metrics = run.data.metrics
+            for name, value in metrics.items():
                 key = by_metric.get(name)
                 if key is not None and (paper.id, key) not in found:
-                    found[(paper.id, key)] = Measurement(value, origin, proxy=tags.get("repro.proxy") == "true")
+                    found[(paper.id, key)] = Measurement(value, _origin(run),
+                                                         proxy=run.data.tags.get("repro.proxy") == "true",
+                                                         second_opinion=metrics.get(second_name[key]))
+    return found
+
+
+def load_extras(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, str], Measurement]:
+    """The latest value of every measured quantity a paper does not print, keyed by (paper id, extra id)."""
+    client, experiment_id = _client(uri)
+    if client is None:
+        return {}
+    found: dict[tuple[str, str], Measurement] = {}
+    for paper in papers:
+        for run in _runs(client, experiment_id, paper.id):
+            for name, value in run.data.metrics.items():
+                if name.startswith("extra/") and (paper.id, name[6:]) not in found:
+                    found[(paper.id, name[6:])] = Measurement(value, _origin(run),
+                                                              proxy=run.data.tags.get("repro.proxy") == "true")
     return found

@@ -23,6 +23,7 @@ class Measurement:
     value: float
     provenance: dict[str, Any] = field(default_factory=dict)
     proxy: bool = False
+    second_opinion: float | None = None  # a second counter's value (costs), shown when it disagrees
 
 
 @dataclass(frozen=True)

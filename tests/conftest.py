@@ -81,3 +81,9 @@ def toy_paper(toy_root: Path):
     from repro.papers import load_paper
 
     return load_paper(toy_root / "toy")
+
+
+@pytest.fixture(autouse=True)
+def _private_cost_cache(tmp_path, monkeypatch):
+    """`repro costs` caches counts in $REPRO_CACHE_DIR; tests must neither read nor fill the user's."""
+    monkeypatch.setenv("REPRO_CACHE_DIR", str(tmp_path / "cost-cache"))

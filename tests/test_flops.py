@@ -81,3 +81,13 @@ def test_vmz_backbones_match_the_rederived_costs_at_8x224(name, params_m, gmacs)
     c = count(models.build(name), torch.zeros(1, 3, 8, 224, 224), second_opinion=False)
     assert c.macs / 1e9 == pytest.approx(gmacs, rel=1e-3)
     assert c.params / 1e6 == pytest.approx(params_m, rel=1e-3)
+
+
+def test_reduction_and_elementwise_handles_used_by_kpsem():
+    def fn(x):
+        positions = torch.nn.functional.one_hot(x.flatten(2).argmax(-1), 6).movedim(-1, 1)
+        return torch.where(x > 0, torch.reciprocal(x.abs() + 1), torch.ones_like(x)).sum(), positions
+    c = _ops(fn, torch.randn(1, 2, 2, 3))  # 12 elements
+    assert c.unsupported == {} and c.macs == 0
+    assert c.other_ops["reduction"] == 12 + 12  # argmax and sum each read every element once
+    assert c.other_ops["elementwise"] == 12 * 4  # abs, add, reciprocal, where (the comparison is not counted)

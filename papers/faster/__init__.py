@@ -1,0 +1,1 @@
+"""FASTER Recurrent Networks for Efficient Video Classification: tables, claims and models."""

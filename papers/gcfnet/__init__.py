@@ -1,0 +1,1 @@
+"""GCF-Net: Gated Clip Fusion Network for Video Action Recognition: tables, claims and models."""

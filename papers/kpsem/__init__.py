@@ -1,0 +1,1 @@
+"""Effective Action Recognition with Embedded Key Point Shifts: tables, claims and models."""

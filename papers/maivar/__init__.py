@@ -1,0 +1,1 @@
+"""MAiVAR: Multimodal Audio-Image and Video Action Recognizer: tables, claims and models."""

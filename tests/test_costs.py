@@ -1,0 +1,167 @@
+"""Cost cells: costs.yaml validation, formulas over measured probes, MLflow and the report."""
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+
+from conftest import REPO, write_paper
+from repro import cli
+from repro.costs import CostValue, Meter, Probe, load_costs, measure_paper, rows
+from repro.errors import DataError
+from repro.papers import load_paper, load_papers
+
+# faster/avg_pool on 2 clips: global pooling, then a 2048 -> 400 classifier per clip.
+AVG_POOL_MACS = 2 * 2048 * 400
+AVG_POOL_PARAMS = 2048 * 400 + 400
+
+COSTS_YAML = """\
+probes:
+  head: {model: faster/avg_pool, input: [1, 2, 2048, 1, 7, 7]}
+  head_600: {model: faster/avg_pool, args: {num_classes: 600}, input: [1, 2, 2048, 1, 7, 7]}
+cells:
+  - cell: "{1|Ours|GFLOPs}"
+    value: 1e4 * flops(head)
+    explain: the toy's published 15.0 is not 16.384
+  - cell: "{1|Base|GFLOPs}"
+    value: 3e4 * flops(head)
+extras:
+  - id: head_params
+    label: the head's parameters
+    unit: M
+    value: params(head_600)
+"""
+
+
+def _toy(tmp_path, costs=COSTS_YAML, convention="macs"):
+    paper = f"id: toy\ntitle: T\nauthors: [A]\nvenue: V\nyear: 2020\nflops_convention: {convention}\n"
+    folder = write_paper(tmp_path / "papers", paper=paper)
+    (folder / "costs.yaml").write_text(textwrap.dedent(costs))
+    return load_paper(folder)
+
+
+def test_formula_over_measured_probes(tmp_path):
+    costs = measure_paper(load_costs(_toy(tmp_path)), Meter())
+    assert costs.probes["head"].macs == AVG_POOL_MACS
+    assert costs.probes["head"].second_opinion == pytest.approx(AVG_POOL_MACS, rel=1e-3)
+    value = costs.cells[("1", "Ours", "GFLOPs")]
+    assert value.value == pytest.approx(1e4 * AVG_POOL_MACS / 1e9)  # 16.384 GFLOPs
+    assert not value.counters_disagree
+    assert costs.extras["head_params"].value == pytest.approx((2048 * 600 + 600) / 1e6)
+    assert costs.probes["head_600"].note == "parameters only"  # no formula reads its MACs: no forward
+    row = rows(costs)[0]
+    assert row["verdict"] == "deviates" and row["published"] == 15.0 and row["delta"] == pytest.approx(1.384)
+
+
+def test_flops_convention_counts_a_multiply_add_twice(tmp_path):
+    costs = measure_paper(load_costs(_toy(tmp_path, convention="flops")), Meter(second_opinion=False))
+    assert costs.cells[("1", "Ours", "GFLOPs")].value == pytest.approx(2e4 * AVG_POOL_MACS / 1e9)
+    assert costs.cells[("1", "Ours", "GFLOPs")].second_opinion is None
+
+
+def test_probes_are_cached_by_model_args_and_input():
+    meter = Meter(second_opinion=False)
+    probe = Probe("a", "faster/avg_pool", (), ((1, 2, 2048, 1, 7, 7),))
+    first = meter.measure(probe)
+    assert meter.measure(Probe("b", "faster/avg_pool", (), ((1, 2, 2048, 1, 7, 7),))) is first
+    assert meter.measure(Probe("c", "faster/avg_pool", (("num_classes", 10),), ((1, 2, 2048, 1, 7, 7),))) is not first
+
+
+def test_counters_disagree_beyond_one_percent():
+    assert CostValue(100.0, 101.5).counters_disagree
+    assert not CostValue(100.0, 100.9).counters_disagree
+    assert not CostValue(100.0, None).counters_disagree
+
+
+@pytest.mark.parametrize("bad, field, expected", [
+    ("r2plus1d_50", "probes.head.model", "close matches"),
+    ("{model: faster/avg_pool, input: [1, x]}", "probes.head.input", "input shape"),
+    ("{model: faster/avg_pool, args: {classes: 3}, input: [1, 2, 2048, 1, 7, 7]}", "probes.head.args", "classes"),
+    ("{model: faster/avg_pool, call: backward, input: [1, 2]}", "probes.head.call", "forward, features"),
+])
+def test_bad_probe_is_named(tmp_path, bad, field, expected):
+    text = COSTS_YAML.replace("{model: faster/avg_pool, input: [1, 2, 2048, 1, 7, 7]}",
+                              bad if bad.startswith("{") else f"{{model: {bad}, input: [1, 2]}}", 1)
+    with pytest.raises(DataError, match=re.escape(field) + ".*" + expected):
+        load_costs(_toy(tmp_path, text))
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("{1|Ours|GFLOPs}", "{1|Ours|Top-1}", "params or flops cell"),
+    ("{1|Ours|GFLOPs}", "{1|Nope|GFLOPs}", "a declared cell"),
+    ("1e4 * flops(head)", "flops(nothing)", "a declared probe"),
+    ("1e4 * flops(head)", "__import__('os')", "probe calls only|calls like"),
+    ("1e4 * flops(head)", "3 +", "an arithmetic formula"),
+    ("1e4 * flops(head)", "thop(head)", "never a cell's measured value"),
+    ("unit: M", "unit: parsecs", "a cost unit"),
+])
+def test_bad_cell_or_formula_is_named(tmp_path, old, new, expected):
+    with pytest.raises(DataError, match=expected):
+        load_costs(_toy(tmp_path, COSTS_YAML.replace(old, new)))
+
+
+def test_costs_command_logs_to_mlflow_and_the_report_shows_it(tmp_path, monkeypatch, capsys):
+    _toy(tmp_path)
+    monkeypatch.setenv("REPRO_PAPERS", str(tmp_path / "papers"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out_json = tmp_path / "costs.json"
+    assert cli.main(["costs", "--tracking-uri", uri, "--json", str(out_json)]) == 0
+    data = json.loads(out_json.read_text())
+    assert data["cells"][0]["measured"] == pytest.approx(16.384) and data["cells"][0]["verdict"] == "deviates"
+    assert data["probes"]["toy"][0]["macs"] == AVG_POOL_MACS
+    assert "16.38" in capsys.readouterr().out
+    assert cli.main(["report", "--tracking-uri", uri, "--out", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "toy.html").read_text()
+    assert "measured 16.38" in html and "the toy&#39;s published 15.0 is not 16.384" in html
+    assert 'id="extra-head_params"' in html and "1.229 M" in html
+    assert "1e4 * flops(head)" in html  # how the cell was measured
+    # "Ours needs only half the FLOPs", evaluated again on the measured values: 1e4 / 3e4
+    assert "The claims again, with measured values" in html and "0.3333" in html
+
+
+# --- the papers' own declarations -----------------------------------------------------------------
+
+CITED_BACKBONES = {  # cited rows whose model is a backbone the suite builds
+    "kpsem": {"2D CNNs & 3D CNNs / MFNet [35]"},
+}
+
+
+def test_every_own_cost_cell_of_every_paper_is_declared():
+    """A params/FLOPs cell for a paper's own model (a row with no citation mark) must be measured."""
+    for paper in load_papers(root=REPO / "papers"):
+        spec = load_costs(paper)
+        declared = {c.cell.key for c in spec.cells} if spec else set()
+        for cell in paper.cells():
+            own = not re.search(r"\[\d+\]", cell.row) or cell.row in CITED_BACKBONES.get(paper.id, ())
+            if cell.kind in ("params", "flops") and own:
+                assert cell.key in declared, f"{paper.id}: no cost formula for {cell.ref}"
+
+
+def test_a_faster_total_is_derived_from_measured_parts():
+    """Table 5's All-C cost: 8 clips of 32 frames through R2D-26 plus the averaged classifier."""
+    spec = load_costs(load_paper(REPO / "papers" / "faster"))
+    [entry] = [c for c in spec.cells if c.cell.key == ("5", "All C (Avg pool)", "GFLOPS")]
+    meter = Meter(second_opinion=False)
+    parts = {name: meter.measure(spec.probes[name]) for name in entry.formula.probes}
+    assert set(parts) == {"r2d_26_l32", "avg_pool_n8_l32"}
+    total = entry.formula.evaluate(lambda fn, probe: parts[probe].macs) / 1e9
+    assert total == pytest.approx(8 * parts["r2d_26_l32"].macs / 1e9 + 8 * 2048 * 400 / 1e9)
+    assert total == pytest.approx(101.3, rel=0.01)  # the printed value, within the flops tolerance
+
+
+def test_disk_cache_serves_a_later_process_and_survives_damage(tmp_path, monkeypatch):
+    probe = Probe("a", "faster/avg_pool", (), ((1, 2, 2048, 1, 7, 7),))
+    first = Meter(second_opinion=False, cache_dir=tmp_path).measure(probe)
+    [cached_file] = tmp_path.glob("costs-*.json")
+
+    def no_counting(*args, **kwargs):
+        raise AssertionError("counted again instead of using the cache")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("repro.costs.fvcore_count", no_counting)
+        again = Meter(second_opinion=False, cache_dir=tmp_path).measure(probe)
+    assert again.macs == first.macs == AVG_POOL_MACS and again.params == AVG_POOL_PARAMS
+    cached_file.write_text("{not json")
+    assert Meter(second_opinion=False, cache_dir=tmp_path).measure(probe).macs == AVG_POOL_MACS
