@@ -76,11 +76,12 @@ def print_costs(measured: list, console: Console | None = None) -> None:
                               ("measured", "right"), ("Δ", "right"), ("verdict", "left")):
             out.add_column(name, justify=justify, overflow="fold")
         for r in rows(costs):
-            delta = "—" if r["delta"] is None else f"{r['delta']:+.4g} ({r['relative']:+.2%})"
+            relative = "" if r["relative"] is None else f" ({r['relative']:+.2%})"
+            delta = "—" if r["delta"] is None else f"{r['delta']:+.4g}{relative}"
             measured_text = f"{r['measured']:.4g}"
             if r["counters_disagree"]:
                 measured_text += f"\n[yellow]ptflops {r['second_opinion']:.4g}[/]"
-            out.add_row(r["table"], r["row"], r["column"], f"{r['printed']} {r['unit']}", measured_text, delta,
+            out.add_row(r["table"], r["row"], r["column"], f"{r['published']:g} {r['unit']}", measured_text, delta,
                         f"[{_VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]")
         console.print(out)
         extras = extra_rows(costs)

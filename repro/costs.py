@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -150,6 +151,8 @@ def load_costs(paper: Paper) -> CostSpec | None:
             raise DataError(path, node.line_of("cell"), f"{where}.cell",
                             f"a params or flops cell, got kind {cell.kind}")
         _unit_scale(path, node.line_of("cell"), f"{where}.cell", cell.unit)
+        if any(c.cell.key == cell.key for c in spec.cells):
+            raise DataError(path, node.line_of("cell"), f"{where}.cell", f"one entry per cell; {ref} is declared twice")
         formula = _formula(path, node, "value", where, probes)
         if any(formula.uses_thop(name) for name in formula.probes):
             raise DataError(path, node.line_of("value"), f"{where}.value",
@@ -157,15 +160,16 @@ def load_costs(paper: Paper) -> CostSpec | None:
                             "it is never a cell's measured value")
         spec.cells.append(CostCell(cell, formula, _text(path, node, "explain", where, required=False),
                                    f"{path}:{node.line}"))
-    seen_cells = [c.cell.key for c in spec.cells]
-    for key in {k for k in seen_cells if seen_cells.count(k) > 1}:
-        raise DataError(path, None, "cells", f"one entry per cell; {'|'.join(key)} is declared twice")
     for index, node in enumerate(_list(path, top, "extras")):
         where = f"extras[{index}]"
         node = _require_mapping(path, node, top["extras"].line_of(index), where)
         unit = _text(path, node, "unit", where)
         _unit_scale(path, node.line_of("unit"), f"{where}.unit", unit)
-        spec.extras.append(ExtraCost(_text(path, node, "id", where), _text(path, node, "label", where), unit,
+        extra_id = _text(path, node, "id", where)
+        if not re.fullmatch(r"[a-z0-9_]+", extra_id) or any(e.id == extra_id for e in spec.extras):
+            raise DataError(path, node.line_of("id"), f"{where}.id",
+                            f"a unique slug of a-z, 0-9 and _; got {extra_id!r}")
+        spec.extras.append(ExtraCost(extra_id, _text(path, node, "label", where), unit,
                                      _formula(path, node, "value", where, probes),
                                      _text(path, node, "note", where, required=False), f"{path}:{node.line}"))
     return spec
@@ -265,28 +269,38 @@ def _formula(path: Path, node: LocDict, key: str, where: str, probes: dict[str, 
     except SyntaxError as exc:
         raise DataError(path, line, f"{where}.{key}", f"an arithmetic formula ({exc.msg})") from None
     used: list[str] = []
-    for sub in ast.walk(tree.body):
-        if isinstance(sub, ast.Call):
+
+    def fail(expected: str) -> DataError:
+        return DataError(path, line, f"{where}.{key}", f"{expected}, in {text!r}")
+
+    def visit(sub: ast.AST) -> None:
+        """Only what `_evaluate` computes: numbers, + - * / (and unary minus), probe calls."""
+        if isinstance(sub, ast.Constant):
+            if isinstance(sub.value, bool) or not isinstance(sub.value, (int, float)):
+                raise fail("numbers, + - * / and probe calls only")
+        elif isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub):
+            visit(sub.operand)
+        elif isinstance(sub, ast.BinOp) and type(sub.op) in _BINARY:
+            visit(sub.left)
+            visit(sub.right)
+        elif isinstance(sub, ast.Call):
             if not (isinstance(sub.func, ast.Name) and sub.func.id in FUNCTIONS and len(sub.args) == 1
                     and isinstance(sub.args[0], ast.Name) and not sub.keywords):
-                raise DataError(path, line, f"{where}.{key}",
-                                f"calls like params(probe), macs(probe) or flops(probe) only, in {text!r}")
-            probe = sub.args[0].id
-            if probe not in probes:
-                raise DataError(path, line, f"{where}.{key}", f"a declared probe; {probe!r} is not one of "
-                                                              f"{', '.join(sorted(probes))}")
-            used.append(probe)
-        elif not isinstance(sub, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.operator,
-                                  ast.unaryop)) or (isinstance(sub, ast.Constant)
-                                                    and not isinstance(sub.value, (int, float))):
-            raise DataError(path, line, f"{where}.{key}", f"numbers, + - * / and probe calls only, in {text!r}")
+                raise fail(f"calls like {', '.join(f + '(probe)' for f in FUNCTIONS)} only")
+            if sub.args[0].id not in probes:
+                raise fail(f"a declared probe; {sub.args[0].id!r} is not one of {', '.join(sorted(probes))}")
+            used.append(sub.args[0].id)
+        else:
+            raise fail("numbers, + - * / and probe calls only")
+
+    visit(tree.body)
     if not used:
-        raise DataError(path, line, f"{where}.{key}", "a formula that uses at least one probe")
+        raise fail("a formula that uses at least one probe")
     return Formula(text, tree, tuple(dict.fromkeys(used)))
 
 
 _BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+           ast.Div: lambda a, b: a / b}
 
 
 def _evaluate(node: ast.AST, lookup: Callable[[str, str], float]) -> float:
@@ -412,23 +426,27 @@ class Meter:
         write_text_atomic(self._file, json.dumps(entries))
 
     def measure(self, probe: Probe, macs: bool = True, thop: bool = False) -> ProbeResult:
-        result = self._measure(probe, macs)
+        key, result = self._measure(probe, macs)
         if thop and result.thop is None:
             from dataclasses import replace
 
             from .thop_replica import count as thop_count
 
             inputs = tuple(torch.zeros(s) for s in probe.inputs)
-            result = replace(result, thop=thop_count(_build(probe, "zeros"), inputs))
-            self._cache[(*probe.cache_key, macs)] = result
+            try:
+                counted = thop_count(_build(probe, "zeros"), inputs)
+            except (RuntimeError, NotImplementedError):
+                counted = thop_count(_build(probe, "cpu"), inputs)
+            result = self._cache[key] = replace(result, thop=counted)
             self._save()
         return result
 
-    def _measure(self, probe: Probe, macs: bool) -> ProbeResult:
-        key = (*probe.cache_key, macs)
-        full = self._cache.get((*probe.cache_key, True))
-        if full is not None:
-            return full
+    def _measure(self, probe: Probe, macs: bool) -> tuple[tuple, ProbeResult]:
+        """The cache key the result lives under, and the result; a full count serves a params-only ask."""
+        full_key = (*probe.cache_key, True, self.second_opinion)
+        if full_key in self._cache:
+            return full_key, self._cache[full_key]
+        key = (*probe.cache_key, macs, self.second_opinion)
         if key not in self._cache:
             start = time.perf_counter()
             if not macs:
@@ -436,7 +454,7 @@ class Meter:
                 self._cache[key] = ProbeResult(float("nan"), count_params(model), None,
                                                seconds=time.perf_counter() - start, note="parameters only")
                 self._save()
-                return self._cache[key]
+                return key, self._cache[key]
             try:
                 model = _build(probe, "zeros")
                 counted = fvcore_count(model, tuple(torch.zeros(s) for s in probe.inputs), second_opinion=False)
@@ -448,7 +466,7 @@ class Meter:
             self._cache[key] = ProbeResult(counted.macs, counted.params, second, counted.unsupported,
                                            counted.other_ops, time.perf_counter() - start, note)
             self._save()
-        return self._cache[key]
+        return key, self._cache[key]
 
 
 # --- evaluating cells ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from . import __version__
 from .atomic import write_text_atomic
 from .audit import OP_WORDS, Finding, audit_paper, check, ordered, published_lookup
 from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
+from .errors import ExpressionError
 from .expr import Interval
 from .papers import CellKey, Paper, Table
 from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
@@ -74,8 +75,16 @@ def measured_findings(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> list
     measured = {key: Interval.exact(v.measured) for key, v in verdicts.items()
                 if v.measured is not None and v.measurement is not None and not v.measurement.proxy}
     lookup.update(measured)
-    return [check(claim, lookup) for claim in paper.claims
-            if claim.expr is not None and claim.expr.refs and all(ref in measured for ref in claim.expr.refs)]
+    findings = []
+    for claim in paper.claims:
+        if claim.expr is None or not claim.expr.refs or not all(ref in measured for ref in claim.expr.refs):
+            continue
+        try:
+            findings.append(check(claim, lookup))
+        except ExpressionError as exc:  # e.g. a measured zero in a denominator
+            findings.append(Finding(claim, Interval.exact(float("nan")), None, None,
+                                    f"cannot be evaluated on the measured values: {exc}"))
+    return findings
 
 
 def _environment() -> jinja2.Environment:

@@ -94,11 +94,17 @@ def test_bad_probe_is_named(tmp_path, bad, field, expected):
     ("1e4 * flops(head)", "flops(nothing)", "a declared probe"),
     ("1e4 * flops(head)", "__import__('os')", "probe calls only|calls like"),
     ("1e4 * flops(head)", "3 +", "an arithmetic formula"),
+    ("1e4 * flops(head)", "flops(head) + head", "probe calls only"),
+    ("1e4 * flops(head)", "flops(head) // 2", "probe calls only"),
+    ("1e4 * flops(head)", "True * flops(head)", "probe calls only"),
+    ("1e4 * flops(head)", "flops(head) ** 2", "probe calls only"),
+    ("id: head_params", "id: Head params", "unique slug"),
+    ('cell: "{1|Base|GFLOPs}"', 'cell: "{1|Ours|GFLOPs}"', "declared twice"),
     ("1e4 * flops(head)", "thop(head)", "never a cell's measured value"),
     ("unit: M", "unit: parsecs", "a cost unit"),
 ])
 def test_bad_cell_or_formula_is_named(tmp_path, old, new, expected):
-    with pytest.raises(DataError, match=expected):
+    with pytest.raises(DataError, match=r"costs\.yaml:\d+: (cells|extras)\[\d\]\.\w+: .*(" + expected + ")"):
         load_costs(_toy(tmp_path, COSTS_YAML.replace(old, new)))
 
 
@@ -180,3 +186,12 @@ def test_report_shows_both_counters_when_they_disagree(toy_root, tmp_path, monke
     html = (tmp_path / "r" / "toy.html").read_text()
     assert html.count("counters disagree") == 1  # 15.6 vs 15.0 is 4%; 30.1 vs 30.0 is 0.3%
     assert "fvcore 15, ptflops 15.6" in html
+
+
+def test_a_measured_zero_in_a_claim_does_not_break_the_report(toy_paper, tmp_path):
+    from repro.report import render
+    from repro.verdicts import Measurement
+
+    measured = {("toy", ("1", "Ours", "GFLOPs")): Measurement(15.0), ("toy", ("1", "Base", "GFLOPs")): Measurement(0.0)}
+    render([toy_paper], tmp_path / "r", measured)
+    assert "cannot be evaluated on the measured values" in (tmp_path / "r" / "toy.html").read_text()

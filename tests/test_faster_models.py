@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from papers.faster.models import FastGRUCell, expensive_clips
+from papers.faster.models import ConcatCell, FastGRUCell, expensive_clips
 from repro import models
 from repro.flops import count
 
@@ -16,7 +16,8 @@ def test_fast_gru_parameters_by_hand():
     expand = 2 * ((C // R) * C + C)  # W_r, W_z: c/r -> c
     candidate = 2 * (C * C + C)  # V_x, V_o: c -> c
     assert sum(p.numel() for p in FastGRUCell(C, R).parameters()) == squeeze + expand + candidate
-    assert sum(p.numel() for p in models.build("faster/fast_gru").parameters()) == squeeze + expand + candidate + C * 400 + 400
+    with_classifier = sum(p.numel() for p in models.build("faster/fast_gru").parameters())
+    assert with_classifier == squeeze + expand + candidate + C * 400 + 400
 
 
 @pytest.mark.parametrize("clips", [2, 5])
@@ -63,6 +64,9 @@ def test_average_pooling_averages_clip_scores():
 
 
 def test_concat_keeps_resolution_and_differs_from_fast_gru():
+    state = torch.randn(2, C, 2, 3, 3)
+    with torch.no_grad():
+        assert ConcatCell(C).eval()(state, torch.randn_like(state)).shape == state.shape
     x = torch.randn(1, 3, C, 1, 2, 2)
     torch.manual_seed(0)
     concat = models.build("faster/concat", num_classes=4).eval()
