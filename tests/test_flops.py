@@ -91,3 +91,10 @@ def test_reduction_and_elementwise_handles_used_by_kpsem():
     assert c.unsupported == {} and c.macs == 0
     assert c.other_ops["reduction"] == 12 + 12  # argmax and sum each read every element once
     assert c.other_ops["elementwise"] == 12 * 4  # abs, add, reciprocal, where (the comparison is not counted)
+
+
+def test_avg_pool_and_mean_handles():
+    c = _ops(lambda x: nn.functional.avg_pool3d(x, (2, 2, 2)).mean(dim=(2, 3, 4)), torch.zeros(1, 3, 4, 4, 4))
+    assert c.other_ops == {"avg_pool": 3 * 2 * 2 * 2 * 8, "mean": 3 * 2 * 2 * 2}  # 8-element windows, then the mean
+    assert c.unsupported == {} and c.macs == 0
+
