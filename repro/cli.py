@@ -76,10 +76,9 @@ def _costs(args: argparse.Namespace) -> int:
 
 def _render(papers: list, args: argparse.Namespace) -> int:
     from .report import render
-    from .tracking import load_extras, load_measurements
+    from .tracking import load_all
 
-    written = render(papers, Path(args.out), load_measurements(papers, args.tracking_uri),
-                     load_extras(papers, args.tracking_uri))
+    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri))
     print(f"report: {written[0].resolve()}")
     return 0
 

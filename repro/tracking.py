@@ -3,7 +3,7 @@
 Each command that measures something opens one MLflow run per paper. The run's metrics are the
 measured cells (one metric per cell, keyed by `metric_key`), and its tags hold the provenance: git
 commit, command, machine, device, library versions and time. The report reads them back with
-`load_measurements`; nothing else keeps measured values.
+`load_all`; nothing else keeps measured values.
 """
 from __future__ import annotations
 
@@ -150,37 +150,36 @@ def _origin(run) -> dict[str, str]:
     return origin
 
 
-def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, CellKey], Measurement]:
-    """The latest measurement of every cell that MLflow holds, keyed by (paper id, cell key)."""
+Measurements = dict[tuple[str, CellKey], Measurement]
+Extras = dict[tuple[str, str], Measurement]
+
+
+def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measurements, Extras]:
+    """In one pass over each paper's runs, newest first: the latest measurement of every cell, keyed by
+    (paper id, cell key), and of every quantity the paper does not print, keyed by (paper id, extra id)."""
     client, experiment_id = _client(uri)
+    cells: Measurements = {}
+    extras: Extras = {}
     if client is None:
-        return {}
-    found: dict[tuple[str, CellKey], Measurement] = {}
+        return cells, extras
     for paper in papers:
-        cells = list(paper.cells(include_absent=True))
-        by_metric = {metric_key(cell): cell.key for cell in cells}
-        second_name = {cell.key: metric_key(cell, "second") for cell in cells}
+        declared = list(paper.cells(include_absent=True))
+        by_metric = {metric_key(cell): cell.key for cell in declared}
+        second_name = {cell.key: metric_key(cell, "second") for cell in declared}
         for run in _runs(client, experiment_id, paper.id):
             metrics = run.data.metrics
+            proxy = run.data.tags.get("repro.proxy") == "true"
             for name, value in metrics.items():
                 key = by_metric.get(name)
-                if key is not None and (paper.id, key) not in found:
-                    found[(paper.id, key)] = Measurement(value, _origin(run),
-                                                         proxy=run.data.tags.get("repro.proxy") == "true",
+                if key is not None and (paper.id, key) not in cells:
+                    cells[(paper.id, key)] = Measurement(value, _origin(run), proxy=proxy,
                                                          second_opinion=metrics.get(second_name[key]))
-    return found
+                elif name.startswith("extra/") and (paper.id, name[6:]) not in extras:
+                    extras[(paper.id, name[6:])] = Measurement(value, _origin(run), proxy=proxy)
+    return cells, extras
 
 
-def load_extras(papers: Iterable[Paper], uri: str | None = None) -> dict[tuple[str, str], Measurement]:
-    """The latest value of every measured quantity a paper does not print, keyed by (paper id, extra id)."""
-    client, experiment_id = _client(uri)
-    if client is None:
-        return {}
-    found: dict[tuple[str, str], Measurement] = {}
-    for paper in papers:
-        for run in _runs(client, experiment_id, paper.id):
-            for name, value in run.data.metrics.items():
-                if name.startswith("extra/") and (paper.id, name[6:]) not in found:
-                    found[(paper.id, name[6:])] = Measurement(value, _origin(run),
-                                                              proxy=run.data.tags.get("repro.proxy") == "true")
-    return found
+def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> Measurements:
+    """The latest measurement of every cell that MLflow holds, keyed by (paper id, cell key)."""
+    return load_all(papers, uri)[0]
+

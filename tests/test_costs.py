@@ -175,14 +175,14 @@ def test_disk_cache_serves_a_later_process_and_survives_damage(tmp_path, monkeyp
 
 def test_report_shows_both_counters_when_they_disagree(toy_root, tmp_path, monkeypatch):
     from repro.report import render
-    from repro.tracking import load_extras, load_measurements, log_measurements
+    from repro.tracking import load_all, log_measurements
 
     monkeypatch.setenv("REPRO_PAPERS", str(toy_root))
     [paper] = load_papers(root=toy_root)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     log_measurements(paper, {("1", "Ours", "GFLOPs"): 15.0, ("1", "Base", "GFLOPs"): 30.0}, kind="costs",
                      second_opinions={("1", "Ours", "GFLOPs"): 15.6, ("1", "Base", "GFLOPs"): 30.1}, uri=uri)
-    render([paper], tmp_path / "r", load_measurements([paper], uri), load_extras([paper], uri))
+    render([paper], tmp_path / "r", *load_all([paper], uri))
     html = (tmp_path / "r" / "toy.html").read_text()
     assert html.count("counters disagree") == 1  # 15.6 vs 15.0 is 4%; 30.1 vs 30.0 is 0.3%
     assert "fvcore 15, ptflops 15.6" in html
