@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from collections.abc import Sequence
 
+from .data.skips import TooManyUnreadable
 from .errors import DataError
 
 
@@ -148,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
         p.set_defaults(run=run)
+
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)
     return parser
 
 
@@ -158,5 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TooManyUnreadable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0

@@ -92,3 +92,26 @@ def print_costs(measured: list, console: Console | None = None) -> None:
             for e in extras:
                 table.add_row(e["id"], e["label"], f"{e['measured']:.4g} {e['unit']}")
             console.print(table)
+
+
+def print_check(report, console: Console | None = None) -> None:
+    """`repro data check`: one row per split and subset, then the files that could not be read."""
+    console = console or Console()
+    data = report.as_json()
+    out = RichTable(title=f"{report.layout}: {report.videos}", title_justify="left")
+    columns = ("split", "subset", "samples", "classes", "per class", "missing", "unreadable", "audio", "no audio")
+    for name in columns:
+        out.add_column(name, justify="left" if name == "subset" else "right")
+    for s in data["subsets"]:
+        out.add_row(str(s["split"]), s["subset"], str(s["samples"]), str(s["classes"]),
+                    f"{s['per_class_min']}-{s['per_class_max']}", str(s["missing"]), str(s["unreadable"]),
+                    str(s["with_audio"]), str(s["without_audio"]))
+    console.print(out)
+    files = data["files"]
+    console.print(f"{files['total']} files: {files['with_audio']} with an audio track, "
+                  f"{files['without_audio']} without, {len(files['unreadable'])} missing or unreadable")
+    for bad in files["unreadable"][:20]:
+        console.print(f"  [red]{bad['path']}[/]: {bad['reason']}")
+    if len(files["unreadable"]) > 20:
+        console.print(f"  ... and {len(files['unreadable']) - 20} more (--json lists them all)")
+    console.print("[green]layout OK[/]" if report.ok else "[bold red]layout broken[/]")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from repro.datasets import hmdb51_split, missing, ucf101_split
+from repro.data.splits import hmdb51_split, missing, ucf101_split
 from repro.errors import DataError
 
 

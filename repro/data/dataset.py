@@ -1,0 +1,132 @@
+"""The loader: samples of a layout, decoded with decord and shaped by a protocol.
+
+`VideoDataset[i]` is an `Item` (views (V, C, T, H, W), label, index) or a `Skipped` (path, reason)
+for a file that cannot be read; `collate` drops the skipped ones from the batch and hands them on, so
+the training loop records them in its SkipLog whatever worker process read them.
+Frames are resized at decode (decord scales while decoding) to the protocol's shorter side, which
+needs the video's size: it is read from the container header once per video and worker, and cached.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+import numpy as np
+import torch
+
+from .decode import UnreadableVideo, frame_folder_length, frame_size, open_video, read_frame_folder, read_frames
+from .protocols import Protocol
+from .splits import Sample
+
+
+@dataclass
+class Item:
+    views: torch.Tensor
+    label: int
+    index: int
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+    index: int
+
+
+@dataclass
+class Batch:
+    views: torch.Tensor        # (B, V, C, T, H, W)
+    labels: torch.Tensor       # (B,)
+    indices: torch.Tensor      # (B,) dataset indices, to map scores back to videos
+    skipped: list[Skipped]
+
+
+def decode_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) with the shorter side scaled to `short_side`, as transforms.short_side_scale."""
+    if height <= width:
+        return short_side, int(width * short_side / height)
+    return int(height * short_side / width), short_side
+
+
+class VideoDataset(torch.utils.data.Dataset):
+    """Videos (files, or frame folders when `frames=True`) of `samples`, read with `protocol`.
+
+    `seed` and the epoch fix every random choice: item i of epoch e draws from a Generator seeded
+    with (seed, e, i), so results do not depend on the number of workers or on their order.
+    """
+
+    def __init__(self, samples: list[Sample], protocol: Protocol, *, seed: int = 0, frames: bool = False,
+                 resize_at_decode: bool = True):
+        self.samples, self.protocol, self.seed, self.frames = list(samples), protocol, seed, frames
+        self.resize_at_decode = resize_at_decode
+        self.epoch = 0
+        self._sizes: dict[int, tuple[int, int]] = {}
+        self._native: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index, zlib.crc32(self.protocol.name.encode())])
+
+    def _decode(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(frames at the unique indices, the protocol's indices into those frames)."""
+        path = self.samples[index].path
+        if self.frames:
+            indices = self.protocol.sample(frame_folder_length(path), rng)
+            unique, inverse = np.unique(indices, return_inverse=True)
+            return read_frame_folder(path, unique), inverse.reshape(indices.shape)
+        height = width = -1
+        if self.resize_at_decode and index not in self._native:
+            if index not in self._sizes:
+                self._sizes[index] = frame_size(path)
+            height, width = decode_size(*self._sizes[index], self.protocol.decode_short_side)
+        reader = open_video(path, width=width, height=height)
+        indices = self.protocol.sample(len(reader), rng)
+        unique, inverse = np.unique(indices, return_inverse=True)
+        try:
+            frames = read_frames(path, unique, reader=reader, rewind=False)
+        except UnreadableVideo:
+            if width == -1:
+                raise
+            # decord's scaler fails at a few output sizes (16x12, 24x18, 48x36, 72x54 seen); such a video
+            # is always decoded at its own size and scaled by the protocol instead.
+            self._native.add(index)
+            frames = read_frames(path, unique)
+        return frames, inverse.reshape(indices.shape)
+
+    def __getitem__(self, index: int) -> Item | Skipped:
+        sample = self.samples[index]
+        rng = self.rng(index)
+        try:
+            frames, indices = self._decode(index, rng)
+        except UnreadableVideo as exc:
+            return Skipped(exc.path, exc.reason, index)
+        label = -1 if sample.label is None else sample.label
+        return Item(self.protocol.views(frames[indices.ravel()], indices, rng), label, index)
+
+
+def collate(batch: list[Item | Skipped]) -> Batch:
+    """Stack the readable items; the skipped ones travel beside them to be recorded."""
+    items = [b for b in batch if isinstance(b, Item)]
+    skipped = [b for b in batch if isinstance(b, Skipped)]
+    if not items:
+        return Batch(torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), skipped)
+    shapes = {tuple(i.views.shape) for i in items}
+    if len(shapes) > 1:
+        raise ValueError(f"views of different shapes in one batch {sorted(shapes)}: protocols with a "
+                         "video-dependent number of clips (dense) need batch_size=1")
+    return Batch(torch.stack([i.views for i in items]), torch.tensor([i.label for i in items]),
+                 torch.tensor([i.index for i in items]), skipped)
+
+
+def loader(dataset: VideoDataset, *, batch_size: int, workers: int = 0, shuffle: bool = False,
+           seed: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader with `collate`, persistent workers (they keep their size cache) and a seeded order."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate,
+        persistent_workers=workers > 0, generator=generator, pin_memory=torch.cuda.is_available(),
+        timeout=600 if workers else 0)  # a worker stuck on a file fails the run instead of hanging it

@@ -1,0 +1,176 @@
+"""Decoding video frames, frame folders and audio tracks (decord; ../shared/notes/sources.md "decord").
+
+Every failure to read a file becomes an `UnreadableVideo` naming the path and the reason, so that the
+loader can record it and skip the sample (see `SkipLog`) instead of hanging or yielding garbage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# decord's own logging prints C++ warnings for every odd container; errors still raise.
+_FRAME_TEMPLATE = "{:05d}.jpg"
+
+
+class UnreadableVideo(Exception):
+    """A file that cannot be decoded: missing, empty, corrupt, truncated or without frames."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def _precheck(path: Path) -> None:
+    if not path.exists():
+        raise UnreadableVideo(path, "missing file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise UnreadableVideo(path, "zero-byte file")
+
+
+def open_video(path: Path | str, *, width: int = -1, height: int = -1, num_threads: int = 1):
+    """A decord VideoReader, resizing at decode when width and height are given."""
+    import decord
+
+    path = Path(path)
+    _precheck(path)
+    try:
+        reader = decord.VideoReader(str(path), width=width, height=height, num_threads=num_threads)
+    except (RuntimeError, decord.DECORDError) as exc:
+        raise UnreadableVideo(path, f"cannot open: {str(exc).splitlines()[0][:120]}") from None
+    if len(reader) == 0:
+        raise UnreadableVideo(path, "no video frames")
+    return reader
+
+
+def video_info(path: Path | str) -> VideoInfo:
+    """Frame count, frame rate and size; decodes the first frame only."""
+    reader = open_video(path)
+    height, width = _decode(reader, path, [0]).shape[1:3]
+    return VideoInfo(Path(path), len(reader), float(reader.get_avg_fps()), int(height), int(width))
+
+
+def frame_size(path: Path | str) -> tuple[int, int]:
+    """(height, width) of the first video stream, from the container header (PyAV; no decoding)."""
+    import av
+
+    path = Path(path)
+    _precheck(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UnreadableVideo(path, "no video stream")
+            stream = container.streams.video[0]
+            height, width = stream.codec_context.height, stream.codec_context.width
+    except (av.error.FFmpegError, OSError) as exc:
+        raise UnreadableVideo(path, f"cannot open: {exc}") from None
+    if not height or not width:
+        raise UnreadableVideo(path, "video stream without a frame size")
+    return int(height), int(width)
+
+
+def _decode(reader, path: Path | str, indices, rewind: bool = True) -> np.ndarray:
+    import decord
+
+    indices = [int(i) for i in indices]
+    bad = [i for i in indices if not 0 <= i < len(reader)]
+    if bad:
+        raise UnreadableVideo(path, f"frame indices {bad[:5]} outside 0..{len(reader) - 1}")
+    try:
+        frames = reader.get_batch(indices).asnumpy()
+        if rewind:  # decord's memory grows on repeated get_batch from one reader (dmlc/decord#208)
+            reader.seek(0)
+    except (RuntimeError, decord.DECORDError) as exc:
+        raise UnreadableVideo(path, f"decode failed: {str(exc).splitlines()[0][:120]}") from None
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+        raise UnreadableVideo(path, f"decoder returned frames of shape {frames.shape}")
+    return frames
+
+
+def read_frames(path: Path | str, indices, *, width: int = -1, height: int = -1, reader=None,
+                rewind: bool = True) -> np.ndarray:
+    """Frames `indices` of a video as (T, H, W, 3) uint8 RGB, decoding only what they need.
+
+    Pass `rewind=False` when `reader` is discarded afterwards: the rewind only matters to a reader
+    that is used again, and costs a few milliseconds.
+    """
+    if reader is None:
+        reader, rewind = open_video(path, width=width, height=height), False
+    return _decode(reader, path, indices, rewind)
+
+
+def frame_folder_length(folder: Path | str, template: str = _FRAME_TEMPLATE) -> int:
+    """Number of frames in a folder of `00001.jpg`-style frames (1-based and contiguous)."""
+    folder = Path(folder)
+    _precheck(folder)
+    if not folder.is_dir():
+        raise UnreadableVideo(folder, "expected a folder of frames")
+    count = 0
+    while (folder / template.format(count + 1)).is_file():
+        count += 1
+    if count == 0:
+        raise UnreadableVideo(folder, f"no frames named like {template.format(1)}")
+    return count
+
+
+def read_frame_folder(folder: Path | str, indices, *, template: str = _FRAME_TEMPLATE,
+                      flags: int | None = None) -> np.ndarray:
+    """Frames `indices` (0-based) of a JPEG frame folder as (T, H, W, 3) RGB or (T, H, W) grey uint8."""
+    import cv2
+
+    folder, frames = Path(folder), []
+    for index in indices:
+        path = folder / template.format(int(index) + 1)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR if flags is None else flags)
+        if image is None:
+            raise UnreadableVideo(path, "missing or undecodable frame image")
+        frames.append(image[..., ::-1] if image.ndim == 3 else image)
+    if len({f.shape for f in frames}) > 1:
+        raise UnreadableVideo(folder, "frames of different sizes")
+    return np.ascontiguousarray(np.stack(frames))
+
+
+def has_audio(path: Path | str) -> bool:
+    """Whether the container has an audio stream, from its header (PyAV; no decoding)."""
+    import av
+
+    path = Path(path)
+    _precheck(path)
+    try:
+        with av.open(str(path)) as container:
+            return len(container.streams.audio) > 0
+    except (av.error.FFmpegError, OSError) as exc:
+        raise UnreadableVideo(path, f"cannot open: {exc}") from None
+
+
+def read_audio(path: Path | str, sample_rate: int = 16000, *, mono: bool = True) -> np.ndarray | None:
+    """The audio track resampled to `sample_rate` Hz as float32 (samples,) if mono else (channels, samples).
+
+    Returns None for a video with no audio stream (about half of UCF101), which is not an error; a
+    corrupt track raises UnreadableVideo.
+    """
+    import decord
+
+    path = Path(path)
+    _precheck(path)
+    try:
+        reader = decord.AudioReader(str(path), sample_rate=sample_rate, mono=mono)
+    except (RuntimeError, decord.DECORDError) as exc:
+        message = str(exc)
+        if "find audio stream" in message:
+            return None
+        raise UnreadableVideo(path, f"cannot read audio: {message.splitlines()[0][:120]}") from None
+    samples = reader[:].asnumpy().astype(np.float32)
+    if samples.size == 0:
+        raise UnreadableVideo(path, "empty audio track")
+    return samples[0] if mono else samples
