@@ -114,4 +114,6 @@ def print_check(report, console: Console | None = None) -> None:
         console.print(f"  [red]{bad['path']}[/]: {bad['reason']}")
     if len(files["unreadable"]) > 20:
         console.print(f"  ... and {len(files['unreadable']) - 20} more (--json lists them all)")
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]")
     console.print("[green]layout OK[/]" if report.ok else "[bold red]layout broken[/]")

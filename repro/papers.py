@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
+import importlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,15 @@ class Claim:
     reading: str = "primary"
 
 
+@dataclass(frozen=True)
+class MethodNote:
+    """A list of facts about how the suite follows the paper, e.g. where the authors' public code differs."""
+
+    title: str
+    source: str | None
+    items: tuple[str, ...]
+
+
 @dataclass
 class Paper:
     id: str
@@ -127,6 +137,7 @@ class Paper:
     root: Path
     notes: str | None = None
     source_text: str | None = None
+    method_notes: list[MethodNote] = field(default_factory=list)
     tables: dict[str, Table] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
 
@@ -226,7 +237,37 @@ def _load_metadata(root: Path) -> Paper:
         flops_convention=reader.choice(meta, "flops_convention", "paper", FLOPS_CONVENTIONS, "unknown"),
         root=root, notes=reader.text(meta, "notes", "paper", required=False),
         source_text=reader.text(meta, "source", "paper", required=False),
+        method_notes=_method_notes(reader, meta),
     )
+
+
+def _method_notes(reader: _Reader, meta: LocDict) -> list[MethodNote]:
+    """`method_notes`: each a title, a source and its `items`, written out or taken `from` a
+    `module:ATTRIBUTE` tuple of strings, so the report quotes the code's own list and cannot drift."""
+    if meta.get("method_notes") is None:
+        return []
+    notes = []
+    found = reader.seq(meta["method_notes"], meta.line_of("method_notes"), "paper.method_notes")
+    for index, node in enumerate(found):
+        name = f"paper.method_notes[{index}]"
+        node = reader.mapping(node, found.line_of(index), name)
+        if ("items" in node) == ("from" in node):
+            raise reader.fail(node.line, name, "either items (a list of sentences) or from (module:ATTRIBUTE)")
+        if "items" in node:
+            items = tuple(str(i) for i in reader.seq(node["items"], node.line_of("items"), f"{name}.items"))
+        else:
+            ref = reader.text(node, "from", name)
+            module, _, attribute = ref.partition(":")
+            try:
+                items = getattr(importlib.import_module(module), attribute)
+            except (ImportError, AttributeError, ValueError):
+                raise reader.fail(node.line_of("from"), f"{name}.from",
+                                  f"an importable module:ATTRIBUTE, got {ref!r}") from None
+            if not isinstance(items, (tuple, list)) or not all(isinstance(i, str) for i in items):
+                raise reader.fail(node.line_of("from"), f"{name}.from", f"{ref} to be a tuple of strings")
+        notes.append(MethodNote(reader.text(node, "title", name), reader.text(node, "source", name, required=False),
+                                tuple(items)))
+    return notes
 
 
 def _load_tables(paper: Paper) -> None:

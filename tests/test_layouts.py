@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from videos import decoded_index, write_video
+from videos import decoded_index, frame_colour, write_video
 
 from repro.data.check import check_dataset
 from repro.data.dataset import Item, Skipped, VideoDataset
@@ -62,8 +62,8 @@ def test_ucf101_loader_decodes_good_files_and_skips_bad_ones(ucf):
     assert [type(i) for i in items] == [Item, Item, Skipped, Skipped]
     assert items[2].reason == "zero-byte file" and items[2].path.endswith("v_YoYo_g01_c01.avi")
     assert items[3].reason.startswith("cannot open")
-    frames = items[0].views[0, 0]  # channel 0 of the one view: (T, H, W)
-    assert [decoded_index(f.numpy()[..., None]) for f in frames] == list(range(6, 14))  # centre of 20 frames
+    clip = items[0].views[0]  # the one view: (C, T, H, W)
+    assert [decoded_index(clip[:, t]) for t in range(8)] == list(range(6, 14))  # centre of 20 frames
 
 
 def test_ucf101_check_counts_problems_and_audio(ucf):
@@ -84,6 +84,14 @@ def test_ucf101_audio_subset_relabels_and_matches_case(ucf):
     assert [(s.label, s.class_name) for s in train] == [(0, "ApplyEyeMakeup"), (1, "HandStandPushups")]
     with pytest.raises(DataError, match="classInd.txt: classes: every class of the audio subset; missing ApplyLip"):
         ucf101_audio51(ucf / "UCF-101", notes, 1, "train")
+
+
+def test_hmdb51_classes_sort_by_name_not_by_file_name(tmp_path):
+    names = ["climb", "climb_stairs", "kick", "kick_ball", "sword", "sword_exercise"]
+    for name in names:
+        (tmp_path / f"{name}_test_split1.txt").write_text(f"{name}_1.avi 1\n")
+    train = get_layout("hmdb51").samples(tmp_path, 1, "train", annotations=tmp_path)
+    assert [(s.label, s.class_name) for s in train] == list(enumerate(names))
 
 
 def test_hmdb51_tags_and_a_video_without_audio(tmp_path):
@@ -130,6 +138,12 @@ def test_kinetics_csvs_trimmed_names_and_unlabelled_test(kinetics_tree):
     report = check_dataset("kinetics400", kinetics_tree, workers=0)
     assert [(s["subset"], s["samples"], s["missing"], s["unlabelled"]) for s in report.subsets] == [
         ("train", 3, 1, 0), ("val", 1, 0, 0), ("test", 1, 0, 1)]
+    (notes / "test.csv").unlink()  # many downloads have no test list: a note, not a broken layout
+    report = check_dataset("kinetics400", kinetics_tree, workers=0, tolerate=0.5)
+    assert report.ok and [s["subset"] for s in report.subsets] == ["train", "val"]
+    assert report.notes[0].startswith("split 1 test: no list")
+    with pytest.raises(DataError, match="test annotations: a file named test.csv"):
+        check_dataset("kinetics400", kinetics_tree, workers=0, subsets=["test"])
     (notes / "validate.csv").write_text("label,youtube_id,time_start,time_end,split\nyodelling,ddd,30,40,val\n")
     with pytest.raises(DataError, match=r"validate.csv:2: label: one of the 2 classes of train.csv"):
         kinetics(videos, notes, "val")
@@ -148,19 +162,21 @@ def test_mini_kinetics_joins_ids_with_the_kinetics_csvs(kinetics_tree):
         mini_kinetics200(videos, notes, notes, "val")
 
 
-def write_frames(folder, count: int) -> None:
+def write_frames(folder, count: int, template: str = "{:05d}.jpg") -> None:
     import cv2
 
     folder.mkdir(parents=True)
     for i in range(count):
-        cv2.imwrite(str(folder / f"{i + 1:05d}.jpg"), np.full((24, 32, 3), 16 + 4 * i, np.uint8))
+        image = np.empty((24, 32, 3), np.uint8)
+        image[:] = frame_colour(i)[::-1]  # cv2 writes BGR
+        cv2.imwrite(str(folder / template.format(i + 1)), image)
 
 
 def test_something_something_v1_frame_folders(tmp_path):
     notes, frames = tmp_path / "annotations", tmp_path / "20bn-something-something-v1"
     notes.mkdir()
-    push = "Pushing something from left to right"
-    (notes / "something-something-v1-labels.csv").write_text(f"Holding something\n{push}\n")
+    push = "Pushing something from left to right"  # listed first: the class index is the line order, not sorted
+    (notes / "something-something-v1-labels.csv").write_text(f"{push}\nHolding something\n")
     (notes / "something-something-v1-train.csv").write_text(f"1;{push}\n2;Holding something\n")
     (notes / "something-something-v1-validation.csv").write_text("3;Holding something\n")
     (notes / "something-something-v1-test.csv").write_text("4\n")
@@ -168,12 +184,12 @@ def test_something_something_v1_frame_folders(tmp_path):
     write_frames(frames / "3", 5)
     write_frames(frames / "4", 12)
     train = sthv1(frames, notes, "train")
-    assert [(s.path.name, s.label) for s in train] == [("1", 1), ("2", 0)]
+    assert [(s.path.name, s.label) for s in train] == [("1", 0), ("2", 1)]
     assert missing(train) == [frames / "2"]
     assert sthv1(frames, notes, "test")[0].label is None
     dataset = VideoDataset(sthv1(frames, notes, "val"), central(), frames=True)
-    clip = dataset[0].views[0, 0]
-    assert [decoded_index(f.numpy()[..., None]) for f in clip] == [0, 1, 2, 3, 4, 0, 1, 2]  # loop-padded
+    clip = dataset[0].views[0]
+    assert [decoded_index(clip[:, t]) for t in range(8)] == [0, 1, 2, 3, 4, 0, 1, 2]  # loop-padded
     report = check_dataset("sthv1", tmp_path, workers=0)
     assert [(s["subset"], s["samples"], s["missing"]) for s in report.subsets] == [
         ("train", 2, 1), ("val", 1, 0), ("test", 1, 0)]
@@ -184,7 +200,7 @@ def test_something_something_v1_frame_folders(tmp_path):
 
 def test_mmaction2_video_and_rawframe_lists(tmp_path):
     write_video(tmp_path / "clips" / "a.mp4", **SMALL)
-    write_frames(tmp_path / "frames" / "a", 9)
+    write_frames(tmp_path / "frames" / "a", 9, template="img_{:05d}.jpg")  # MMAction2's file names
     (tmp_path / "videos.txt").write_text("clips/a.mp4 3\nclips/b.mp4 0\n")
     (tmp_path / "frames.txt").write_text("frames/a 9 1\n")
     videos = mmaction_videos(tmp_path, tmp_path / "videos.txt")
@@ -194,6 +210,9 @@ def test_mmaction2_video_and_rawframe_lists(tmp_path):
     assert (raw[0].label, raw[0].class_name, raw[0].meta["total_frames"]) == (1, "y", 9)
     report = check_dataset("mmaction_rawframes", tmp_path, annotations=tmp_path / "frames.txt", workers=0)
     assert report.ok and report.as_json()["files"]["total"] == 1
+    layout = get_layout("mmaction_rawframes")
+    item = VideoDataset(raw, central(), frames=True, frame_template=layout.frame_template)[0]
+    assert [decoded_index(item.views[0][:, t]) for t in range(8)] == list(range(8))  # centre of 9: start 4 - 4
     (tmp_path / "bad.txt").write_text("frames/a nine 1\n")
     with pytest.raises(DataError, match=r"bad.txt:1: line: '<frame folder> <total frames> <label>'"):
         mmaction_rawframes(tmp_path, tmp_path / "bad.txt")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from markupsafe import escape
+
 from repro.papers import load_papers
 from repro.report import build_view, render
 from repro.verdicts import Measurement
@@ -46,3 +48,13 @@ def test_every_table_and_cell_of_the_papers_is_rendered(tmp_path):
         assert cells == [c.printed.replace(">", "&gt;").replace("<", "&lt;") for c in paper.cells()]
     index = (tmp_path / "index.html").read_text()
     assert all(f'href="{p.id}.html"' in index for p in papers)
+
+
+def test_maivar_page_lists_where_the_public_code_differs(tmp_path):
+    from repro.data.audio_images import DIFFERENCES_FROM_PUBLIC_CODE
+
+    render(load_papers("maivar"), tmp_path)
+    page = (tmp_path / "maivar.html").read_text()
+    assert 'id="method-notes"' in page and "Audio images: where this suite and the authors" in page
+    assert page.count("<li>") >= len(DIFFERENCES_FROM_PUBLIC_CODE)
+    assert str(escape(DIFFERENCES_FROM_PUBLIC_CODE[0])) in page  # as jinja escapes it

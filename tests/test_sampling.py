@@ -28,20 +28,27 @@ def test_dense_clips_are_non_overlapping_and_the_last_is_loop_padded():
     assert S.dense_clips(40, 16).tolist() == [r(0, 16), r(16, 32), r(32, 40) * 2]
     assert S.dense_clips(5, 16).tolist() == [(r(0, 5) * 4)[:16]]
     assert S.dense_clips(48, 16).shape == (3, 16)
+    assert S.dense_clips(17, 16).tolist() == [r(0, 16)]  # 1-based starts range(1, 17, 16): no 1-frame clip
+    assert S.dense_clips(18, 16).tolist() == [r(0, 16), [16, 17] * 8]
+    assert S.dense_clips(1, 16).tolist() == [[0] * 16]
 
 
-def test_gcf_clips_ten_of_the_non_overlapping_clips():
-    long = S.gcf_clips(320, 10, 16)  # 20 clips: evenly spaced picks 0 2 4 6 8 11 13 15 17 19
+def test_fixed_clips_ten_of_the_non_overlapping_clips_gcf_net():
+    long = S.fixed_clips(320, 10, 16)  # 20 full clips: evenly spaced picks 0 2 4 6 8 11 13 15 17 19
     assert long[:, 0].tolist() == [0, 32, 64, 96, 128, 176, 208, 240, 272, 304]
     assert long[-1].tolist() == r(304, 320)
-    assert S.gcf_clips(160, 10, 16).tolist() == [r(16 * k, 16 * k + 16) for k in range(10)]
-    short = S.gcf_clips(40, 10, 16)  # 3 clips, repeated in order; the third is loop-padded
+    assert S.fixed_clips(160, 10, 16).tolist() == [r(16 * k, 16 * k + 16) for k in range(10)]
+    assert S.fixed_clips(161, 10, 16).tolist() == [r(16 * k, 16 * k + 16) for k in range(10)]  # no padded 11th
+    partial = S.fixed_clips(150, 10, 16)  # 9 full clips and a 6-frame one, loop-padded
+    assert partial[:9].tolist() == [r(16 * k, 16 * k + 16) for k in range(9)]
+    assert partial[9].tolist() == (r(144, 150) * 3)[:16]
+    short = S.fixed_clips(40, 10, 16)  # 3 clips, repeated in order; the third is loop-padded
     clips = [r(0, 16), r(16, 32), r(32, 40) * 2]
     assert short.tolist() == [clips[k % 3] for k in range(10)]
-    assert S.gcf_clips(3, 10, 16).tolist() == [(r(0, 3) * 6)[:16]] * 10
+    assert S.fixed_clips(3, 10, 16).tolist() == [(r(0, 3) * 6)[:16]] * 10
 
 
-def test_faster_uniform_clips_cover_the_video():
+def test_uniform_clips_cover_the_video_faster():
     clips = S.uniform_clips(100, 8, 32)  # starts floor(linspace(0, 68, 8))
     assert clips[:, 0].tolist() == [0, 9, 19, 29, 38, 48, 58, 68]
     assert clips[-1].tolist() == r(68, 100)
@@ -81,14 +88,15 @@ def test_tsn_train_draws_one_frame_per_segment():
 def test_random_clip_range_and_loop_padding():
     rng = np.random.default_rng(1)
     starts = {int(S.random_clip(100, 16, rng)[0, 0]) for _ in range(2000)}
-    assert min(starts) == 0 and max(starts) == 84
+    assert min(starts) == 0 and max(starts) == 83  # TemporalRandomCrop: randint(0, T - L - 1) inclusive
+    assert {int(S.random_clip(17, 16, rng)[0, 0]) for _ in range(50)} == {0}
     clip = S.random_clip(100, 16, rng)[0]
     assert clip.tolist() == r(clip[0], clip[0] + 16)
     assert S.random_clip(10, 16, rng).tolist() == [r(0, 10) + r(0, 6)]
 
 
 @pytest.mark.parametrize("call", [lambda: S.central_clip(0, 16), lambda: S.dense_clips(10, 0),
-                                  lambda: S.gcf_clips(10, 0, 16), lambda: S.tsn_test(0)])
+                                  lambda: S.fixed_clips(10, 0, 16), lambda: S.tsn_test(0)])
 def test_bad_arguments_are_named(call):
     with pytest.raises(ValueError, match="num_frames|clip_len|num_clips"):
         call()

@@ -136,3 +136,23 @@ def test_printed_bound_is_kept(tmp_path):
                          claims="claims: []\n")
     cell = load_paper(folder).cell("1", "Base", "GFLOPs")
     assert cell.value == 107.9 and cell.qualifier == ">" and cell.printed == ">107.9"
+
+
+def test_method_notes_are_written_out_or_quoted_from_code(tmp_path):
+    from conftest import PAPER_YAML
+
+    notes = PAPER_YAML.format(id="toy") + (
+        "method_notes:\n"
+        "  - {title: Written, items: [one, two]}\n"
+        "  - {title: Quoted, source: the code, from: 'repro.data.audio_images:DIFFERENCES_FROM_PUBLIC_CODE'}\n")
+    paper = load_paper(write_paper(tmp_path, paper=notes))
+    from repro.data.audio_images import DIFFERENCES_FROM_PUBLIC_CODE
+
+    assert [(n.title, n.items) for n in paper.method_notes] == [
+        ("Written", ("one", "two")), ("Quoted", DIFFERENCES_FROM_PUBLIC_CODE)]
+    bad = PAPER_YAML.format(id="toy") + "method_notes:\n  - {title: X, from: 'repro.nothing:LIST'}\n"
+    with pytest.raises(DataError, match=r"paper.yaml:\d+: paper.method_notes\[0\].from: an importable module:ATTR"):
+        load_paper(write_paper(tmp_path / "b", paper=bad))
+    both = PAPER_YAML.format(id="toy") + "method_notes:\n  - {title: X, items: [a], from: 'os:sep'}\n"
+    with pytest.raises(DataError, match=r"method_notes\[0\]: either items"):
+        load_paper(write_paper(tmp_path / "c", paper=both))

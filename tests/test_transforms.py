@@ -96,8 +96,14 @@ def test_multi_scale_random_crop_sides():
     clip = coordinates(120, 160)
     out = {T.multi_scale_random_crop(clip, 112, rng).shape for _ in range(20)}
     assert out == {(2, 2, 112, 112)}
-    scales = tuple(2 ** (-i / 4) for i in range(5))
-    assert [int(120 * s) for s in scales] == [120, 100, 84, 71, 60]
+    corners = set()
+    for _ in range(200):  # one scale, 1/2: a 60x60 square anywhere in the frame, scaled up to 112
+        view = T.multi_scale_random_crop(clip, 112, rng, scales=(0.5,))
+        top, left = top_left(view)
+        assert 0 <= top <= 60 and 0 <= left <= 100
+        assert (int(view[0, 0, -1, 0]), int(view[1, 0, 0, -1])) == (top + 59, left + 59)
+        corners.add((top, left))
+    assert len(corners) > 100  # positions vary
 
 
 def test_crop_that_does_not_fit_names_the_sizes():

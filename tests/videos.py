@@ -1,5 +1,6 @@
-"""Small real video files for tests, written with PyAV: frame i is a flat grey of `frame_level(i)`, so a
-test can tell from the decoded pixels exactly which frames a loader read."""
+"""Small real video files for tests, written with PyAV: frame i is a flat colour that encodes i, so a
+test can tell from the decoded pixels exactly which frames a loader read, through compression and
+scaling (which move a flat level by up to about 3)."""
 from __future__ import annotations
 
 import fractions
@@ -7,14 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-
-def frame_level(index: int) -> int:
-    return 16 + 4 * (index % 56)
+STEP, CYCLE = 8, 28  # red carries i % 28 and green i // 28, 8 levels apart
 
 
-def decoded_index(frame: np.ndarray) -> int:
-    """The index a flat frame was written with (within one 56-frame cycle)."""
-    return int(round((float(np.mean(frame)) - 16) / 4))
+def frame_colour(index: int) -> tuple[int, int, int]:
+    return 16 + STEP * (index % CYCLE), 16 + STEP * (index // CYCLE), 64
+
+
+def decoded_index(frame) -> int:
+    """The index a flat frame was written with, from an (H, W, 3) array or a (3, H, W) tensor."""
+    frame = np.asarray(frame, dtype=np.float64)
+    red, green = (frame[..., 0].mean(), frame[..., 1].mean()) if frame.shape[-1] == 3 else (frame[0].mean(),
+                                                                                           frame[1].mean())
+    return int(round((red - 16) / STEP)) + CYCLE * int(round((green - 16) / STEP))
 
 
 def write_video(path: Path, frames: int = 40, *, width: int = 64, height: int = 48, fps: int = 25,
@@ -34,7 +40,8 @@ def write_video(path: Path, frames: int = 40, *, width: int = 64, height: int = 
             audio = container.add_stream("aac", rate=16000)
             audio.layout = "mono"
         for i in range(frames):
-            image = np.full((height, width, 3), frame_level(i), np.uint8)
+            image = np.empty((height, width, 3), np.uint8)
+            image[:] = frame_colour(i)
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in video.encode():

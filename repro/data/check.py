@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decode import UnreadableVideo, frame_folder_length, has_audio, read_frame_folder, read_frames, video_info
+from ..errors import DataError
 from .layouts import get_layout
 
 
-def probe(path: str, frames: bool) -> dict:
-    """Frame count, size and audio of one video (or frame folder), or the reason it cannot be read."""
+def probe(path: str, frames: bool | str) -> dict:
+    """Frame count, size and audio of one video (or, with `frames` a file-name template such as
+    '{:05d}.jpg', one frame folder), or the reason it cannot be read."""
     try:
         if frames:
-            length = frame_folder_length(path)
-            first = read_frame_folder(path, [0, length - 1])[0]
+            template = frames if isinstance(frames, str) else "{:05d}.jpg"
+            length = frame_folder_length(path, template)
+            first = read_frame_folder(path, [0, length - 1], template=template)[0]
             return {"frames": length, "height": first.shape[0], "width": first.shape[1], "audio": False}
         info = video_info(path)
         read_frames(path, [info.num_frames - 1])
@@ -31,9 +34,11 @@ def probe(path: str, frames: bool) -> dict:
                 "audio": has_audio(path)}
     except UnreadableVideo as exc:
         return {"error": exc.reason}
+    except Exception as exc:  # noqa: BLE001 - a check reports every file, whatever its decoder raised
+        return {"error": f"unexpected {type(exc).__name__}: {str(exc)[:120]}"}
 
 
-def probe_all(paths: list[str], frames: bool, *, workers: int = 2, timeout: float = 60.0,
+def probe_all(paths: list[str], frames: bool | str, *, workers: int = 2, timeout: float = 60.0,
               progress: Callable[[str], None] | None = None, probe_fn: Callable[[str, bool], dict] = probe,
               ) -> dict[str, dict]:
     """`probe_fn` on every path; with workers, in processes that are replaced when one stalls past `timeout` s."""
@@ -72,6 +77,7 @@ class CheckReport:
     subsets: list[dict] = field(default_factory=list)
     files: dict[str, dict] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -80,38 +86,45 @@ class CheckReport:
     def as_json(self) -> dict:
         bad = {p: r["error"] for p, r in self.files.items() if "error" in r}
         return {"layout": self.layout, "videos": self.videos, "annotations": self.annotations, "ok": self.ok,
-                "problems": self.problems, "subsets": self.subsets,
+                "problems": self.problems, "notes": self.notes, "subsets": self.subsets,
                 "files": {"total": len(self.files),
                           "unreadable": [{"path": p, "reason": r} for p, r in sorted(bad.items())],
                           "with_audio": sum(r.get("audio") is True for r in self.files.values()),
                           "without_audio": sum(r.get("audio") is False for r in self.files.values())}}
 
 
-def check_dataset(layout_name: str, root: Path, *, splits: list[int] | None = None, videos: Path | None = None,
-                  annotations: Path | None = None, tolerate: float = 0.0, probe_files: bool = True,
-                  workers: int = 2, timeout: float = 60.0,
+def check_dataset(layout_name: str, root: Path, *, splits: list[int] | None = None, subsets: list[str] | None = None,
+                  videos: Path | None = None, annotations: Path | None = None, tolerate: float = 0.0,
+                  probe_files: bool = True, workers: int = 2, timeout: float = 60.0,
                   progress_factory: Callable[[int], object] | None = None) -> CheckReport:
     """Read every split and subset of a layout, probe its files, and list what is wrong."""
     layout = get_layout(layout_name)
     video_root, annotation_path = layout.paths(root, videos, annotations)
     report = CheckReport(layout.name, str(video_root), str(annotation_path))
-    read = {(k, s): layout.samples(root, k, s, videos=videos, annotations=annotations)
-            for k in (splits or layout.splits) for s in layout.subsets}
+    read = {}
+    for split in splits or layout.splits:
+        for subset in subsets or layout.subsets:
+            try:
+                read[(split, subset)] = layout.samples(root, split, subset, videos=videos, annotations=annotations)
+            except DataError as exc:
+                if subsets or subset not in layout.optional_subsets:
+                    raise
+                report.notes.append(f"split {split} {subset}: no list ({exc}); skipped")
     paths = sorted({str(x.path) for samples in read.values() for x in samples})
     present = [p for p in paths if Path(p).exists()]
     report.files = {p: {"error": "missing file"} for p in paths if not Path(p).exists()}
+    frames = layout.frame_template if layout.frames else False
     if probe_files and present:
         if progress_factory is None:
-            report.files.update(probe_all(present, layout.frames, workers=workers, timeout=timeout))
+            report.files.update(probe_all(present, frames, workers=workers, timeout=timeout))
         else:
             with progress_factory(len(present)) as advance:
-                report.files.update(probe_all(present, layout.frames, workers=workers, timeout=timeout,
-                                              progress=advance))
+                report.files.update(probe_all(present, frames, workers=workers, timeout=timeout, progress=advance))
     else:
         report.files.update({p: {} for p in present})
     for (split, subset), samples in read.items():
         report.subsets.append(_summary(split, subset, samples, report.files))
-    _problems(report, read, tolerate)
+    _problems(report, read, tolerate, annotation_path)
     return report
 
 
@@ -129,11 +142,11 @@ def _summary(split: int, subset: str, samples: list, files: dict[str, dict]) -> 
             "without_audio": sum(s.get("audio") is False for s in states)}
 
 
-def _problems(report: CheckReport, read: dict, tolerate: float) -> None:
+def _problems(report: CheckReport, read: dict, tolerate: float, annotations: Path) -> None:
     problems = report.problems
     for (split, subset), samples in read.items():
         if not samples:
-            problems.append(f"split {split} {subset}: no samples")
+            problems.append(f"split {split} {subset}: its list under {annotations} names no samples")
     train_like = {"train"}
     for split in sorted({k for k, _ in read}):
         train = [x for (k, s), xs in read.items() if k == split and s in train_like for x in xs]

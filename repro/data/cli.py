@@ -45,7 +45,8 @@ def _check(args: argparse.Namespace) -> int:
     from .check import check_dataset
 
     report = check_dataset(args.layout, Path(args.root), splits=[args.split] if args.split else None,
-                           videos=args.videos, annotations=args.annotations, tolerate=args.tolerate,
+                           subsets=[args.subset] if args.subset else None, videos=args.videos,
+                           annotations=args.annotations, tolerate=args.tolerate,
                            probe_files=not args.no_probe, workers=args.workers, timeout=args.timeout,
                            progress_factory=None if args.json else (lambda n: progress(n, "probing videos")))
     if args.json:
@@ -132,7 +133,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_user_errors(_synth))
 
     p = data.add_parser("check", help="counts, missing and unreadable files, audio tracks; non-zero exit if broken")
-    _dataset_arguments(p)
+    _dataset_arguments(p, subsets=True)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--tolerate", type=float, default=0.0,
                    help="share of missing or unreadable files that is not an error (default 0; Kinetics "

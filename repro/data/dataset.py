@@ -55,18 +55,23 @@ class VideoDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, samples: list[Sample], protocol: Protocol, *, seed: int = 0, frames: bool = False,
-                 resize_at_decode: bool = True):
+                 frame_template: str = "{:05d}.jpg", resize_at_decode: bool = True):
         self.samples, self.protocol, self.seed, self.frames = list(samples), protocol, seed, frames
-        self.resize_at_decode = resize_at_decode
-        self.epoch = 0
+        self.frame_template, self.resize_at_decode = frame_template, resize_at_decode
+        # In shared memory, so persistent DataLoader workers see set_epoch too (they hold copies of self).
+        self._epoch = torch.zeros(1, dtype=torch.long).share_memory_()
         self._sizes: dict[int, tuple[int, int]] = {}
         self._native: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.item())
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(epoch)
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index, zlib.crc32(self.protocol.name.encode())])
@@ -75,9 +80,9 @@ class VideoDataset(torch.utils.data.Dataset):
         """(frames at the unique indices, the protocol's indices into those frames)."""
         path = self.samples[index].path
         if self.frames:
-            indices = self.protocol.sample(frame_folder_length(path), rng)
+            indices = self.protocol.sample(frame_folder_length(path, self.frame_template), rng)
             unique, inverse = np.unique(indices, return_inverse=True)
-            return read_frame_folder(path, unique), inverse.reshape(indices.shape)
+            return read_frame_folder(path, unique, template=self.frame_template), inverse.reshape(indices.shape)
         height = width = -1
         if self.resize_at_decode and index not in self._native:
             if index not in self._sizes:

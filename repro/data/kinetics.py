@@ -67,10 +67,11 @@ def index_videos(root: Path) -> dict[str, Path]:
 
 def kinetics_classes(annotations: Path) -> list[str]:
     """The sorted label names of train.csv: the standard 0-based Kinetics label order."""
-    path = _subset_file(annotations, "train")
-    labels = {row.get("label") for _, row in read_csv(path)}
-    if None in labels or "" in labels:
-        raise DataError(path, None, "label", "a label on every train row")
+    path, labels = _subset_file(annotations, "train"), set()
+    for line, row in read_csv(path):
+        if not row.get("label"):
+            raise DataError(path, line, "label", "a label on every train row")
+        labels.add(row["label"])
     return sorted(labels)
 
 

@@ -25,7 +25,9 @@ class Layout:
     annotations: str          # default annotations folder (or list file) under --root
     splits: tuple[int, ...]
     subsets: tuple[str, ...]
-    frames: bool = False      # samples are folders of JPEG frames
+    frames: bool = False      # samples are folders of JPEG frames ...
+    frame_template: str = "{:05d}.jpg"  # ... named like this, 1-based
+    optional_subsets: tuple[str, ...] = ()  # lists a download may lack (e.g. Kinetics' test.csv)
     description: str = ""
 
     def paths(self, root: Path, videos: Path | None = None, annotations: Path | None = None) -> tuple[Path, Path]:
@@ -42,7 +44,8 @@ class Layout:
 
 
 _UCF = {"videos": "UCF-101", "annotations": "ucfTrainTestlist", "splits": (1, 2, 3), "subsets": ("train", "test")}
-_KINETICS = {"videos": "videos", "annotations": "annotations", "splits": (1,), "subsets": ("train", "val", "test")}
+_KINETICS = {"videos": "videos", "annotations": "annotations", "splits": (1,), "subsets": ("train", "val", "test"),
+             "optional_subsets": ("test",)}
 
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Layout("ucf101", lambda v, a, k, s: ucf101_split(v, a, k, s), **_UCF,
@@ -61,12 +64,12 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
            description="Mini-Kinetics-200: {train,val}_ytid_list.txt beside the Kinetics-400 CSVs"),
     Layout("sthv1", lambda v, a, k, s: sthv1(v, a, s), videos="20bn-something-something-v1",
            annotations="annotations", splits=(1,), subsets=("train", "val", "test"), frames=True,
-           description="Something-Something v1: <id>/00001.jpg frames, ';'-separated CSVs"),
+           optional_subsets=("test",), description="Something-Something v1: <id>/00001.jpg frames, ';'-separated CSVs"),
     Layout("mmaction_videos", lambda v, a, k, s: mmaction_videos(v, a), videos=".", annotations="list.txt",
            splits=(1,), subsets=("all",), description="an MMAction2 video list: '<path> <label>' lines"),
     Layout("mmaction_rawframes", lambda v, a, k, s: mmaction_rawframes(v, a), videos=".", annotations="list.txt",
-           splits=(1,), subsets=("all",), frames=True,
-           description="an MMAction2 rawframe list: '<folder> <total frames> <label>' lines"),
+           splits=(1,), subsets=("all",), frames=True, frame_template="img_{:05d}.jpg",
+           description="an MMAction2 rawframe list: '<folder> <total frames> <label>' lines; img_00001.jpg frames"),
 )}
 
 

@@ -2,7 +2,8 @@
 
 A protocol turns a video of `num_frames` frames into views shaped (C, T, H, W); the loader stacks
 them into (V, C, T, H, W) with V = clips x crops (TSN: segments x crops, with T = 1 frame each).
-Test protocols are deterministic; training ones draw from the numpy Generator they are given.
+Test protocols are deterministic; training ones draw from the numpy Generator they are given, once
+per video: every clip or segment of a video gets the same crop and flip.
 """
 from __future__ import annotations
 
@@ -30,13 +31,17 @@ class Protocol:
     description: str
 
     def views(self, frames: np.ndarray, indices: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        """Frames (N, H, W, C) decoded at `indices.ravel()` to the normalised views (V, C, T, H, W)."""
-        clips = T.to_clip(frames).reshape(frames.shape[-1], *indices.shape, *frames.shape[1:3])
-        out = []
-        for k in range(indices.shape[0]):
-            clip = T.short_side_scale(clips[:, k], self.decode_short_side)
-            out += [T.normalize(view, self.mean, self.std) for view in self.spatial(clip, rng)]
-        return torch.stack(out)
+        """Frames (N, H, W, C) decoded at `indices.ravel()` to the normalised views (V, C, T, H, W).
+
+        The spatial transform sees all clips at once, so a random crop or flip is drawn once per video
+        and applies to every clip or segment (TSN's GroupMultiScaleCrop and GroupRandomHorizontalFlip
+        act on the whole group). Views are ordered clip-major: clip k's crops are k*crops .. k*crops+crops-1.
+        """
+        num_clips, clip_len = indices.shape
+        joint = T.short_side_scale(T.to_clip(frames), self.decode_short_side)  # (C, K*L, H, W)
+        views = [T.normalize(v, self.mean, self.std) for v in self.spatial(joint, rng)]
+        per_crop = [v.reshape(v.shape[0], num_clips, clip_len, *v.shape[-2:]).transpose(0, 1) for v in views]
+        return torch.stack(per_crop, dim=1).flatten(0, 1)  # (K * crops, C, L, h, w)
 
 
 def _train_views(clip, rng, *, size: int, crop: str, flip: bool):
@@ -60,8 +65,8 @@ PROTOCOLS: dict[str, str] = {
     "train_tsn": "TSN: one random frame per segment, TSN multi-scale crop, flip (MAiVAR via TSN)",
     "central": "C-Clip: the centre L-frame clip, centre crop (Efficient-3DCNNs validation)",
     "dense": "D-Clips: every non-overlapping L-frame clip, loop-padded, centre crop (3D-ResNets, MARS)",
-    "gcf": "GCF-Net Sec. 4.1: 10 non-overlapping 16-frame clips with loop padding, centre crop",
-    "faster": "FASTER Sec. 4.1: N clips of L frames uniformly covering the video (N x L = 256), centre crop",
+    "fixed_clips": "GCF-Net Sec. 4.1: 10 non-overlapping 16-frame clips with loop padding, centre crop",
+    "uniform_clips": "FASTER Sec. 4.1: N clips of L frames uniformly covering the video (N x L = 256), centre crop",
     "multiview": "10 clips x 3 crops (MMAction2 / PySlowFast testing)",
     "tsn_1crop": "TSN testing: 25 uniform segments, centre crop",
     "tsn_10crop": "TSN testing: 25 uniform segments x 10 crops (corners, centre, flips)",
@@ -73,21 +78,29 @@ def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None
                   mean: tuple[float, ...] = T.KINETICS_MEAN, std: tuple[float, ...] = (1.0, 1.0, 1.0)) -> Protocol:
     """Build protocol `name` (see PROTOCOLS) at a clip length, crop size and shorter side.
 
-    `short_side` defaults to the crop size x 8/7 (128 for 112, 256 for 224), the usual test scale;
-    FASTER's jitter rescales from there to [256, 320] (the paper's training scale at 224 crops).
+    The shorter side frames are decoded at, unless given, follows each protocol's reference:
+    - central, dense, fixed_clips: the crop size (Efficient-3DCNNs / 3D-ResNets `Scale(sample_size)`
+      then `CenterCrop(sample_size)`);
+    - multiview: the crop size, three crops covering the longer side (MMAction2 `Resize(-1, 256)`,
+      `ThreeCrop(256)`; PySlowFast's 3-crop test);
+    - tsn_*, train_tsn, uniform_clips, train_clip: size x 8/7 (TSN's 256 for 224 crops; the paper
+      does not say for FASTER, we assume the same);
+    - train_jitter: the top of the jitter range, so the jitter only ever shrinks the decoded frames.
     """
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
-    short_side = short_side or int(round(size * 8 / 7))
-    clip = sampling.random_clip
+    jitter = (int(round(size * 256 / 224)), int(round(size * 320 / 224)))  # FASTER's [256, 320] at 224 crops
+    default_side = {"central": size, "dense": size, "fixed_clips": size, "multiview": size,
+                    "train_jitter": jitter[1]}.get(name, int(round(size * 8 / 7)))
+    short_side = short_side or default_side
     sample: Sampler
     spatial: Spatial = partial(_test_views, size=size, crops=1)
     if name == "train_clip":
-        sample = partial(_random, clip, clip_len)
+        sample = partial(_random, clip_len)
         spatial = partial(_train_views, size=size, crop="multiscale", flip=True)
     elif name == "train_jitter":
-        sample = partial(_random, clip, clip_len)
-        spatial = partial(_jitter_views, size=size)
+        sample = partial(_random, clip_len)
+        spatial = partial(_jitter_views, size=size, low=jitter[0], high=jitter[1])
     elif name == "train_tsn":
         segments = num_segments or 3
         sample = lambda n, rng: sampling.tsn_train(n, segments, rng=rng)  # noqa: E731
@@ -96,9 +109,9 @@ def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None
         sample = lambda n, rng: sampling.central_clip(n, clip_len)  # noqa: E731
     elif name == "dense":
         sample = lambda n, rng: sampling.dense_clips(n, clip_len)  # noqa: E731
-    elif name == "gcf":
-        sample = lambda n, rng: sampling.gcf_clips(n, num_clips or 10, clip_len)  # noqa: E731
-    elif name == "faster":
+    elif name == "fixed_clips":
+        sample = lambda n, rng: sampling.fixed_clips(n, num_clips or 10, clip_len)  # noqa: E731
+    elif name == "uniform_clips":
         clips = num_clips or 256 // clip_len
         sample = lambda n, rng: sampling.uniform_clips(n, clips, clip_len)  # noqa: E731
     elif name == "multiview":
@@ -111,12 +124,10 @@ def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None
     return Protocol(name, sample, spatial, short_side, tuple(mean), tuple(std), PROTOCOLS[name])
 
 
-def _random(clip, clip_len: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
-    return clip(num_frames, clip_len, rng)
+def _random(clip_len: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+    return sampling.random_clip(num_frames, clip_len, rng)
 
 
-def _jitter_views(clip, rng, *, size: int):
-    # FASTER trains at 224 crops from a shorter side in [256, 320]; other crop sizes scale the range.
-    low, high = int(round(size * 256 / 224)), int(round(size * 320 / 224))
+def _jitter_views(clip, rng, *, size: int, low: int, high: int):
     view = T.random_crop(T.random_short_side_scale(clip, rng, low, high), size, rng)
     return [T.random_flip(view, rng)]

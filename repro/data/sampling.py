@@ -33,10 +33,12 @@ def _window(start: int, clip_len: int, num_frames: int) -> np.ndarray:
 def random_clip(num_frames: int, clip_len: int, rng: np.random.Generator) -> np.ndarray:
     """Training: `clip_len` consecutive frames from a random start, loop-padded in short videos.
 
-    3D-ResNets / Efficient-3DCNNs `TemporalRandomCrop`; FASTER Sec. 4.1 "randomly sample L consecutive frames".
+    3D-ResNets / Efficient-3DCNNs `TemporalRandomCrop`: the start is drawn from 0..max(0, T - L - 1)
+    inclusive, as theirs, so the clip ending exactly at the last frame is never drawn; FASTER Sec. 4.1
+    "randomly sample L consecutive frames".
     """
     _check(num_frames, clip_len=clip_len)
-    start = int(rng.integers(0, max(0, num_frames - clip_len) + 1))
+    start = int(rng.integers(0, max(0, num_frames - clip_len - 1) + 1))
     return _window(start, clip_len, num_frames)[None]
 
 
@@ -48,26 +50,32 @@ def central_clip(num_frames: int, clip_len: int = 16) -> np.ndarray:
 
 
 def dense_clips(num_frames: int, clip_len: int = 16) -> np.ndarray:
-    """Every non-overlapping clip from frame 0; the last, partial one loop-padded.
+    """Every non-overlapping clip; the last, partial one loop-padded (GCF-Net's D-Clips).
 
-    3D-ResNets / MARS dense testing (windows start every `clip_len` frames); GCF-Net's D-Clips.
+    3D-ResNets / MARS dense testing: 1-based starts `range(1, n_frames, L)`, i.e. 0-based starts
+    below T - 1, so a last window of a single frame is not a clip (one clip at least).
     """
     _check(num_frames, clip_len=clip_len)
-    return np.stack([_window(s, clip_len, num_frames) for s in range(0, num_frames, clip_len)])
+    starts = range(0, max(num_frames - 1, 1), clip_len)
+    return np.stack([_window(s, clip_len, num_frames) for s in starts])
 
 
-def gcf_clips(num_frames: int, num_clips: int = 10, clip_len: int = 16) -> np.ndarray:
+def fixed_clips(num_frames: int, num_clips: int = 10, clip_len: int = 16) -> np.ndarray:
     """GCF-Net Sec. 4.1: `num_clips` non-overlapping 16-frame clips, loop padding when a video has fewer.
 
-    The paper does not say which clips a longer video contributes; we take `num_clips` of its
-    non-overlapping clips evenly spaced over the whole video (first and last included), and a shorter
-    video repeats its clip sequence from the first clip (loop padding at the clip level).
+    The paper does not say which clips a longer video contributes. We take `num_clips` of its full
+    non-overlapping clips, evenly spaced (first and last included); a video with fewer full clips
+    gives all its dense clips (the last loop-padded), repeated from the first clip when there are
+    fewer than `num_clips` (loop padding at the clip level).
     """
     _check(num_frames, num_clips=num_clips, clip_len=clip_len)
+    full = num_frames // clip_len
+    if full >= num_clips:
+        chosen = np.floor(np.linspace(0, full - 1, num_clips) + 0.5).astype(np.int64)
+        return chosen[:, None] * clip_len + np.arange(clip_len)
     clips = dense_clips(num_frames, clip_len)
     if len(clips) >= num_clips:
-        chosen = np.floor(np.linspace(0, len(clips) - 1, num_clips) + 0.5).astype(np.int64)
-        return clips[chosen]
+        return clips[:num_clips]
     return clips[np.arange(num_clips) % len(clips)]
 
 

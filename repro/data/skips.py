@@ -2,11 +2,14 @@
 
 A loader, a flow extraction or an audio-image job skips an unreadable file and records its path and
 reason here. When the skipped share passes `max_share` the job fails with a summary that lists them,
-so a broken dataset never trains silently on what is left of it.
+so a broken dataset never trains silently on what is left of it. Before the end, a job stops only
+when the share is past the threshold beyond reasonable doubt (the 3-sigma Wilson lower bound), so a
+few bad files early in a shuffled epoch do not end a run that is fine overall.
 """
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ class TooManyUnreadable(RuntimeError):
 @dataclass
 class SkipLog:
     max_share: float = 0.05
-    min_seen: int = 20  # judge the share only once it means something, or at the end
+    min_seen: int = 20  # judge the share early only once it means something
     seen: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -39,9 +42,21 @@ class SkipLog:
     def share(self) -> float:
         return len(self.skipped) / self.seen if self.seen else 0.0
 
+    def lower_bound(self, z: float = 3.0) -> float:
+        """Wilson score lower bound of the unreadable share."""
+        n, p = self.seen, self.share
+        if n == 0:
+            return 0.0
+        centre = p + z * z / (2 * n)
+        spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return max(0.0, (centre - spread) / (1 + z * z / n))
+
     def check(self, final: bool = True) -> None:
-        """Raise TooManyUnreadable when the skipped share is past the threshold."""
-        if self.skipped and self.share > self.max_share and (final or self.seen >= self.min_seen):
+        """Raise TooManyUnreadable when the skipped share is past the threshold: at the end (`final`),
+        as measured; before it, only when its lower bound is."""
+        if not self.skipped:
+            return
+        if (self.share if final else self.lower_bound()) > self.max_share and (final or self.seen >= self.min_seen):
             raise TooManyUnreadable(self.summary())
 
     def summary(self, limit: int = 10) -> str:

@@ -88,12 +88,15 @@ def hmdb51_split(root: Path, annotations: Path, split: int = 1, subset: str = "t
     """
     _check_split(split, subset)
     wanted = "1" if subset == "train" else "2"
-    files = sorted(Path(annotations).glob(f"*_test_split{split}.txt"))
+    suffix = f"_test_split{split}.txt"
+    # Sorted by class name, not file name: "climb_stairs_test..." sorts before "climb_test...", but
+    # the class order (MMAction2's classInd, sorted class folders) has climb before climb_stairs.
+    files = sorted(Path(annotations).glob(f"*{suffix}"), key=lambda p: p.name[: -len(suffix)])
     if not files:
-        raise DataError(Path(annotations), None, "split files", f"<class>_test_split{split}.txt files")
+        raise DataError(Path(annotations), None, "split files", f"<class>{suffix} files")
     items = []
     for label, path in enumerate(files):
-        class_name = path.name[: -len(f"_test_split{split}.txt")]
+        class_name = path.name[: -len(suffix)]
         for number, line in _lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
