@@ -111,6 +111,65 @@ def _reproduce(args: argparse.Namespace) -> int:
     return _render(load_papers(), args)  # the index always covers every paper
 
 
+def _experiments(args: argparse.Namespace) -> int:
+    from .experiments import load_experiments, uncovered
+    from .papers import load_papers
+
+    rows = []
+    for paper in load_papers(args.paper):
+        found = load_experiments(paper)
+        for e in found.experiments:
+            rows.append({"experiment": e.name, "title": e.title, "cells": len(e.fills), "dataset": e.layout,
+                         "split": e.split, "train": e.train.protocol, "test": e.test.protocol, "model": e.model,
+                         "pipeline": e.pipeline, "metric": e.metric})
+        missing = uncovered(found)
+        if missing and not args.json:
+            print(f"{paper.id}: {len(missing)} accuracy cells have no experiment and no reason yet", file=sys.stderr)
+        if not args.json:
+            not_run = sum(len(n.cells) for n in found.not_run)
+            print(f"{paper.id}: {len(found.experiments)} experiments fill "
+                  f"{sum(len(e.fills) for e in found.experiments)} cells; {not_run} cells not run, with reasons")
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+        return 0
+    from .console import print_rows
+
+    print_rows(rows, "experiments (repro run <experiment> --data-root DIR, or --proxy)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiments import find
+    from .papers import load_papers
+    from .runner import run_experiment
+
+    try:
+        experiment = find(args.experiment, load_papers())
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    final = run_experiment(experiment, data_root=Path(args.data_root) if args.data_root else None,
+                           device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
+                           uri=args.tracking_uri, epochs=args.epochs)
+    shown = {k: v for k, v in final.items() if k != "confusion"}
+    print(json.dumps(shown, indent=1))
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .runlog import push
+
+    failed = 0
+    for run_dir in args.run_dirs:
+        try:
+            print(f"{run_dir}: MLflow run {push(Path(run_dir), args.tracking_uri)}")
+        except (ConnectionError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +208,27 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
         p.set_defaults(run=run)
+
+    p = sub.add_parser("experiments", help="list the experiments behind every accuracy cell")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_experiments)
+
+    p = sub.add_parser("run", help="train and evaluate one experiment, log it to MLflow")
+    p.add_argument("experiment", help="<paper>/<id> (repro experiments lists them)")
+    p.add_argument("--data-root", help="the dataset's folder, in the experiment's layout")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun, one GPU per process)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--proxy", action="store_true", help="shrunk, on a synthetic dataset: a CPU check, not a result")
+    p.add_argument("--out", default=".", help="where runs/ (and synth/ for --proxy) go (default: here)")
+    p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    p.set_defaults(run=_run)
+
+    p = sub.add_parser("push", help="send finished run folders to MLflow (after the server was unreachable)")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--tracking-uri")
+    p.set_defaults(run=_push)
 
     from .data.cli import add_data_parser
 

@@ -117,3 +117,17 @@ def print_check(report, console: Console | None = None) -> None:
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
     console.print("[green]layout OK[/]" if report.ok else "[bold red]layout broken[/]")
+
+
+def print_rows(rows: list[dict], title: str, console: Console | None = None) -> None:
+    """A list of flat dicts as one table, columns in the first row's order."""
+    console = console or Console()
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    out = RichTable(title=title, title_justify="left")
+    for name in rows[0]:
+        out.add_column(name, overflow="fold")
+    for row in rows:
+        out.add_row(*[str(v) for v in row.values()])
+    console.print(out)

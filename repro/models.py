@@ -77,6 +77,13 @@ def example(name: str) -> tuple[tuple[Shape, ...], Shape] | None:
 
 
 def builder(name: str) -> Builder:
+    """The builder registered as `name`, or `package.module:function` for a model of your own."""
+    if ":" in name:
+        module, _, function = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError):
+            raise KeyError(f"cannot import model builder {name!r} (module:function on sys.path)") from None
     _discover()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)

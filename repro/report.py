@@ -55,8 +55,21 @@ class PaperView:
         return reasons.most_common()
 
 
+def experiment_reasons(paper: Paper) -> dict[CellKey, str]:
+    """Why each accuracy cell has no value yet: the experiment to run, or the declared reason not to."""
+    from .experiments import load_experiments
+
+    found = load_experiments(paper)
+    reasons = {key: f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU)"
+               for e in found.experiments for key in e.fills}
+    reasons.update({key: n.reason for n in found.not_run for key in n.cells})
+    return reasons
+
+
 def build_view(paper: Paper, measured: Measured, extras: Extras | None = None) -> PaperView:
-    verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key))) for cell in paper.cells()}
+    reasons = experiment_reasons(paper)
+    verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key)), reasons.get(cell.key))
+                for cell in paper.cells()}
     runs: dict[str, dict[str, str]] = {}
     found_extras = [m for (pid, _), m in (extras or {}).items() if pid == paper.id]
     for m in [v.measurement for v in verdicts.values() if v.measurement is not None] + found_extras:

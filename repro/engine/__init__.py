@@ -1,0 +1,1 @@
+"""The training and evaluation engine shared by every paper."""

@@ -1,0 +1,234 @@
+"""The training and evaluation loop every pipeline uses.
+
+A `Task` says what is trained (a model, a loss, how a batch becomes logits); `fit` trains it for the
+configured epochs with a checkpoint after each, resumes from one, evaluates, and returns the history.
+Determinism: epoch e re-seeds torch with (seed, e) and the data order and augmentation draw from
+(seed, e) too, so a run resumed after epoch e - 1 continues exactly as an uninterrupted one (on CPU).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..data.dataset import collate
+from ..data.skips import SkipLog
+from . import checkpoint as ckpt
+from .config import TrainConfig
+from .distributed import SINGLE, EpochSampler, World, gather
+from .metrics import summarize, video_scores
+from .optim import Schedule, make_optimizer
+
+
+def views_forward(model: torch.nn.Module, views: torch.Tensor) -> torch.Tensor:
+    """(B, V, ...) views to (B, V, K) logits, every view through the model on its own."""
+    batch, count = views.shape[:2]
+    return model(views.flatten(0, 1)).reshape(batch, count, -1)
+
+
+def mean_view_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the views' mean logits (TSN's average consensus; one view: plain cross-entropy)."""
+    return F.cross_entropy(logits.mean(1) if logits.ndim == 3 else logits, labels)
+
+
+@dataclass
+class Task:
+    model: torch.nn.Module
+    forward: Callable[[torch.nn.Module, Any], torch.Tensor] = views_forward
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = mean_view_loss
+    parameters: Callable[[torch.nn.Module], Any] | None = None  # what the optimiser updates (default: all)
+
+
+class Stop(Exception):
+    """Raised by an `on_step` hook to stop a run where it is, as a kill would (tests use it)."""
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    resumed_from: int | None = None
+
+
+def _to(views, device):
+    if isinstance(views, (tuple, list)):
+        return type(views)(v.to(device, non_blocking=True) for v in views)
+    return views.to(device, non_blocking=True)
+
+
+def make_loader(dataset, batch_size: int, *, workers: int, sampler) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                       collate_fn=getattr(dataset, "collate", collate),
+                                       persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+                                       timeout=600 if workers else 0)
+
+
+def _set_epoch(epoch: int, *objects) -> None:
+    for obj in objects:
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+
+
+def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World = SINGLE, workers: int = 0,
+             skips: SkipLog | None = None, progress: Callable[[int], None] | None = None) -> dict:
+    """Video-level top-1/top-5/mean-class accuracy and loss over `dataset` (each rank a share, gathered)."""
+    sampler = EpochSampler(len(dataset), shuffle=False, world=world)
+    loader = make_loader(dataset, batch_size, workers=workers, sampler=sampler)
+    model = task.model.eval()
+    scores, labels, indices, loss_sum = [], [], [], 0.0
+    with torch.inference_mode():
+        for batch in loader:
+            for item in batch.skipped:
+                (skips or SkipLog(max_share=1.0)).skip(item.path, item.reason)
+            if len(batch.labels) == 0:
+                continue
+            if skips is not None:
+                for _ in batch.labels:
+                    skips.ok()
+            logits = task.forward(model, _to(batch.views, device)).float().cpu()
+            loss_sum += float(task.loss(logits, batch.labels)) * len(batch.labels)
+            scores.append(video_scores(logits))
+            labels.append(batch.labels)
+            indices.append(batch.indices)
+            if progress:
+                progress(len(batch.labels))
+    parts = gather((torch.cat(scores) if scores else torch.empty(0), torch.cat(labels) if labels else
+                    torch.empty(0, dtype=torch.long), torch.cat(indices) if indices else
+                    torch.empty(0, dtype=torch.long), loss_sum), world)
+    seen, all_scores, all_labels, total_loss = set(), [], [], 0.0
+    for part_scores, part_labels, part_indices, part_loss in parts:
+        total_loss += part_loss
+        for s, y, i in zip(part_scores, part_labels, part_indices.tolist(), strict=True):
+            if i not in seen:  # the sampler pads ranks with repeats
+                seen.add(i)
+                all_scores.append(s)
+                all_labels.append(y)
+    result = summarize(torch.stack(all_scores), torch.stack(all_labels))
+    result["loss"] = total_loss / max(sum(len(p[1]) for p in parts), 1)
+    return result
+
+
+def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, device: str = "cpu",
+        world: World = SINGLE, resume: bool = False, log: Callable[[int, dict], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None, skips: SkipLog | None = None,
+        show_progress: bool = True) -> FitResult:
+    """Train `task` on `train_set`, evaluate on `val_set` every `eval_every` epochs and at the end.
+
+    `run_dir/checkpoint.pt` is rewritten atomically after every epoch; `resume=True` continues from it
+    (the config must be the same). `log(epoch, metrics)` receives each epoch's metrics (rank 0 only).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoint.pt"
+    model = task.model.to(device)
+    train_model = model
+    if world.distributed:
+        ids = [world.local_rank] if device.startswith("cuda") else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    params = task.parameters(model) if task.parameters else [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, config)
+    schedule = Schedule(optimizer, config)
+    use_amp = config.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    result, start_epoch = FitResult(), 0
+    if resume and path.is_file():
+        state = ckpt.load(path)
+        if state["config"] != config.as_dict():
+            changed = sorted(k for k, v in config.as_dict().items() if state["config"].get(k) != v)
+            raise ValueError(f"{path}: cannot resume with a different config (changed: {', '.join(changed)})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        ckpt.set_rng_state(state["rng"])
+        result.history, start_epoch = state["history"], state["epoch"] + 1
+        result.resumed_from = state["epoch"]
+    sampler = EpochSampler(len(train_set), seed=config.seed, shuffle=True, world=world)
+    loader = make_loader(train_set, config.batch_size, workers=config.workers, sampler=sampler)
+    skips = skips or SkipLog()
+    for epoch in range(start_epoch, config.epochs):
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        _set_epoch(epoch, sampler, train_set)
+        schedule.start_epoch(epoch)
+        train_model.train()
+        began, seen, loss_sum = time.perf_counter(), 0, 0.0
+        with _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", show_progress and world.main) as bar:
+            for step, batch in enumerate(loader):
+                for item in batch.skipped:
+                    skips.skip(item.path, item.reason)
+                if on_step is not None:
+                    on_step(epoch, step)
+                if len(batch.labels) == 0:
+                    continue
+                for _ in batch.labels:
+                    skips.ok()
+                labels = batch.labels.to(device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    loss = task.loss(task.forward(train_model, _to(batch.views, device)), labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                seen += len(labels)
+                loss_sum += float(loss.detach()) * len(labels)
+                rate = seen * world.size / (time.perf_counter() - began)  # estimate: ranks run alike
+                bar(f"loss {loss_sum / seen:.4f} · {rate:.1f} clips/s · lr {schedule.lr:.3g}")
+        seconds = time.perf_counter() - began
+        if world.distributed:  # the epoch's loss over every rank's clips, not rank 0's share
+            totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            loss_sum, seen = float(totals[0]), int(totals[1])
+        metrics = {"train_loss": loss_sum / max(seen, 1), "lr": schedule.lr, "epoch_seconds": seconds,
+                   "clips_per_second": seen / max(seconds, 1e-9)}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            evaluation = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
+                                  workers=config.workers, skips=skips)
+            metrics.update({f"val_{k}": v for k, v in evaluation.items() if k != "confusion"})
+            result.final = evaluation
+        schedule.end_epoch(metrics.get("val_loss"))
+        result.history.append(metrics)
+        if world.main:
+            ckpt.save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+                              "rng": ckpt.rng_state(), "epoch": epoch, "history": result.history,
+                              "config": config.as_dict(), "final": result.final}, path)
+            if log is not None:
+                log(epoch, metrics)
+    if config.epochs == 0:
+        result.final = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
+                                workers=config.workers, skips=skips)
+    elif resume and start_epoch >= config.epochs and path.is_file():
+        result.final = ckpt.load(path).get("final", {})  # already complete: report what it found
+    skips.check()
+    return result
+
+
+class _progress:
+    """A rich progress bar for one epoch (stderr), showing loss, throughput and the time left."""
+
+    def __init__(self, total: int, what: str, enabled: bool):
+        self.total, self.what, self.enabled = total, what, enabled
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda text: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+        self.bar.__enter__()
+        task = self.bar.add_task(self.what, total=self.total)
+        return lambda text: self.bar.update(task, advance=1, description=f"{self.what} · {text}")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False

@@ -1,0 +1,221 @@
+"""Experiments as data: `papers/<id>/experiments.yaml` maps every accuracy cell to a runnable
+experiment (dataset, split, protocols, model, schedule, pipeline), or to a reason it is not run.
+
+The format is documented in papers/SCHEMA.md ("experiments.yaml"). Loading validates every field and
+that each accuracy cell of the paper is covered exactly once, naming file, line and field otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine.config import TrainConfig
+from .errors import DataError
+from .papers import CellKey, Paper
+from .yamlsrc import LocDict, LocList, load_yaml
+
+METRICS = ("top1", "top5", "mean_class")
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How clips are read for training or testing: a protocol of repro.data.protocols and its sizes."""
+
+    protocol: str
+    options: dict[str, Any] = field(default_factory=dict)  # clip_len, num_clips, size, short_side, ...
+
+
+@dataclass(frozen=True)
+class Experiment:
+    paper: str
+    id: str
+    title: str
+    fills: tuple[CellKey, ...]
+    layout: str
+    split: int
+    train_subset: str
+    test_subset: str
+    model: str
+    model_args: dict[str, Any]
+    pipeline: str
+    train: Stage
+    test: Stage
+    config: TrainConfig
+    metric: str
+    proxy: dict[str, Any]
+    pipeline_args: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.paper}/{self.id}"
+
+
+@dataclass(frozen=True)
+class NotRun:
+    cells: tuple[CellKey, ...]
+    reason: str
+    source: str
+
+
+@dataclass
+class ExperimentSet:
+    paper: Paper
+    experiments: list[Experiment] = field(default_factory=list)
+    not_run: list[NotRun] = field(default_factory=list)
+
+    def reason_for(self, key: CellKey) -> str | None:
+        for group in self.not_run:
+            if key in group.cells:
+                return group.reason
+        return None
+
+
+def accuracy_cells(paper: Paper) -> list[CellKey]:
+    return [cell.key for cell in paper.cells() if cell.kind == "accuracy"]
+
+
+class _Reader:
+    def __init__(self, path: Path, paper: Paper):
+        self.path, self.paper = path, paper
+
+    def fail(self, line: int | None, name: str, expected: str) -> DataError:
+        return DataError(self.path, line, name, expected)
+
+    def mapping(self, node: Any, line: int, name: str) -> LocDict:
+        if not isinstance(node, LocDict):
+            raise self.fail(line, name, f"a mapping, got {type(node).__name__}")
+        return node
+
+    def text(self, node: LocDict, key: str, name: str, default: str | None = None) -> str:
+        if node.get(key) is None:
+            if default is not None:
+                return default
+            raise self.fail(node.line, f"{name}.{key}", "a value (this field is required)")
+        return str(node[key]).strip()
+
+    def cells(self, node: Any, line: int, name: str) -> tuple[CellKey, ...]:
+        """`{table, row | rows, column | columns}` or a list of them; rows/columns may be `all`."""
+        items = node if isinstance(node, LocList) else [node]
+        keys: list[CellKey] = []
+        for index, item in enumerate(items):
+            where = f"{name}[{index}]" if isinstance(node, LocList) else name
+            item = self.mapping(item, node.line_of(index) if isinstance(node, LocList) else line, where)
+            table_id = self.text(item, "table", where)
+            if table_id not in self.paper.tables:
+                raise self.fail(item.line, f"{where}.table", f"a table of {self.paper.id}: {sorted(self.paper.tables)}")
+            table = self.paper.tables[table_id]
+            rows = self._labels(item, "row", "rows", table.rows, where)
+            columns = self._labels(item, "column", "columns", [c.label for c in table.columns], where)
+            for row in rows:
+                for column in columns:
+                    cell = table.cells.get((row, column))
+                    if cell is not None and not cell.absent and cell.kind == "accuracy":
+                        keys.append(cell.key)
+            if not any(k[0] == table_id for k in keys):
+                raise self.fail(item.line, where, f"at least one accuracy cell of table {table_id}")
+        return tuple(dict.fromkeys(keys))
+
+    def _labels(self, item: LocDict, one: str, many: str, known: list[str], where: str) -> list[str]:
+        if one in item:
+            values = [str(item[one])]
+        elif many in item:
+            values = known if item[many] == ALL else [str(v) for v in item[many]]
+        else:
+            raise self.fail(item.line, where, f"{one}: <label> or {many}: [<labels>] or {many}: all")
+        for value in values:
+            if value not in known:
+                raise self.fail(item.line_of(one if one in item else many), f"{where}.{one}",
+                                f"one of {known}, got {value!r}")
+        return values
+
+
+def _experiment(reader: _Reader, node: LocDict, name: str) -> Experiment:
+    from .data.layouts import LAYOUTS
+    from .data.protocols import PROTOCOLS
+
+    paper = reader.paper
+    data = reader.mapping(node.get("dataset"), node.line_of("dataset"), f"{name}.dataset")
+    layout = reader.text(data, "layout", f"{name}.dataset")
+    if layout not in LAYOUTS:
+        raise reader.fail(data.line_of("layout"), f"{name}.dataset.layout", f"one of {', '.join(LAYOUTS)}")
+    stages = {}
+    for stage in ("train", "test"):
+        part = reader.mapping(node.get(stage), node.line_of(stage), f"{name}.{stage}")
+        protocol = reader.text(part, "protocol", f"{name}.{stage}")
+        if protocol not in PROTOCOLS:
+            raise reader.fail(part.line_of("protocol"), f"{name}.{stage}.protocol", f"one of {', '.join(PROTOCOLS)}")
+        stages[stage] = Stage(protocol, {k: v for k, v in part.items() if k not in ("protocol", "config")})
+    train = reader.mapping(node["train"], node.line_of("train"), f"{name}.train")
+    config = TrainConfig.from_mapping(train.get("config") or LocDict(), f"{reader.path}: {name}.train.config")
+    model = reader.mapping(node.get("model"), node.line_of("model"), f"{name}.model")
+    metric = reader.text(node, "metric", name, default="top1")
+    if metric not in METRICS:
+        raise reader.fail(node.line_of("metric"), f"{name}.metric", f"one of {', '.join(METRICS)}")
+    proxy = node.get("proxy") or {}
+    if not isinstance(proxy, dict):
+        raise reader.fail(node.line_of("proxy"), f"{name}.proxy", "a mapping of proxy overrides")
+    return Experiment(
+        paper=paper.id, id=reader.text(node, "id", name), title=reader.text(node, "title", name),
+        fills=reader.cells(node.get("fills"), node.line_of("fills"), f"{name}.fills"), layout=layout,
+        split=int(data.get("split", 1)), train_subset=str(data.get("train", "train")),
+        test_subset=str(data.get("test", "test")), model=reader.text(model, "name", f"{name}.model"),
+        model_args=dict(model.get("args") or {}), pipeline=reader.text(node, "pipeline", name, default="classify"),
+        train=stages["train"], test=stages["test"], config=config, metric=metric, proxy=dict(proxy),
+        pipeline_args=dict(node.get("pipeline_args") or {}), notes=str(node.get("notes") or ""),
+        source=f"{reader.path}:{node.line}")
+
+
+def load_experiments(paper: Paper) -> ExperimentSet:
+    """papers/<id>/experiments.yaml, validated; an empty set when the paper has none yet."""
+    path = paper.root / "experiments.yaml"
+    found = ExperimentSet(paper)
+    if not path.is_file():
+        return found
+    reader = _Reader(path, paper)
+    top = reader.mapping(load_yaml(path), 1, "experiments.yaml")
+    seen_ids: dict[str, int] = {}
+    covered: dict[CellKey, str] = {}
+    for index, node in enumerate(top.get("experiments") or []):
+        name = f"experiments[{index}]"
+        experiment = _experiment(reader, reader.mapping(node, top["experiments"].line_of(index), name), name)
+        if experiment.id in seen_ids:
+            raise reader.fail(node.line, f"{name}.id", f"an id not used before (line {seen_ids[experiment.id]})")
+        seen_ids[experiment.id] = node.line
+        found.experiments.append(experiment)
+        _cover(reader, covered, experiment.fills, f"{name} ({experiment.id})", node.line)
+    for index, node in enumerate(top.get("not_run") or []):
+        name = f"not_run[{index}]"
+        node = reader.mapping(node, top["not_run"].line_of(index), name)
+        cells = reader.cells(node.get("cells"), node.line_of("cells"), f"{name}.cells")
+        found.not_run.append(NotRun(cells, reader.text(node, "reason", name), f"{path}:{node.line}"))
+        _cover(reader, covered, cells, name, node.line)
+    return found
+
+
+def _cover(reader: _Reader, covered: dict, cells, owner: str, line: int) -> None:
+    for key in cells:
+        if key in covered:
+            raise reader.fail(line, owner, f"cells not covered elsewhere; {'|'.join(key)} is already in {covered[key]}")
+        covered[key] = owner
+
+
+def uncovered(found: ExperimentSet) -> list[CellKey]:
+    """Accuracy cells neither filled by an experiment nor given a reason."""
+    done = {k for e in found.experiments for k in e.fills} | {k for n in found.not_run for k in n.cells}
+    return [key for key in accuracy_cells(found.paper) if key not in done]
+
+
+def find(name: str, papers: list[Paper]) -> Experiment:
+    """An experiment by `paper/id` (or a unique `id`), with close matches on a miss."""
+    import difflib
+
+    everything = [e for p in papers for e in load_experiments(p).experiments]
+    for experiment in everything:
+        if name in (experiment.name, experiment.id):
+            return experiment
+    close = difflib.get_close_matches(name, [e.name for e in everything], 5, 0.4)
+    raise KeyError(f"no experiment {name!r}; close: {close or 'none'} (repro experiments lists them)")

@@ -1,0 +1,152 @@
+"""`repro run`: one experiment, from its declaration to a logged result.
+
+The dataset comes from `--data-root` in the experiment's layout, or for `--proxy` from a synthetic
+dataset written once into the output folder. The pipeline builds what is trained: `classify` (the
+model on clips) here, or a paper's own from `papers/<paper>/pipeline.py`. The engine trains and
+evaluates it, the run folder keeps everything, and MLflow receives the record at the end.
+"""
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data.dataset import VideoDataset
+from .data.layouts import get_layout
+from .data.protocols import make_protocol
+from .engine.config import TrainConfig
+from .engine.distributed import World, setup, teardown
+from .engine.loop import FitResult, Task, fit
+from .experiments import Experiment
+from .models import build
+from .runlog import RunLog, push, server_reachable
+from .tracking import tracking_uri
+
+PROXY_DEFAULTS = {"synth": {"layout": "ucf101", "frames": 48, "scale": 1, "seed": 0}, "size": 64,
+                  "config": {"epochs": 4, "batch_size": 8, "lr": 0.05, "workers": 0}}
+
+
+@dataclass
+class Context:
+    """What a pipeline gets: the experiment (with proxy overrides applied), datasets and places."""
+
+    experiment: Experiment
+    train_set: Any
+    test_set: Any
+    device: str
+    out_dir: Path
+    run_dir: Path
+    proxy: bool
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self, name: str | None = None, **overrides: Any):
+        return build(name or self.experiment.model, **{**self.model_args, **overrides})
+
+    def run_dir_of(self, experiment_id: str) -> Path:
+        """Where another experiment of the same paper keeps its run (for multi-stage pipelines)."""
+        return self.run_dir.parent / (experiment_id + ("-proxy" if self.proxy else ""))
+
+
+def classify(ctx: Context) -> tuple[Task, Any, Any]:
+    """Train the experiment's model on clips; test with the test protocol (softmax averaged over views)."""
+    return Task(ctx.build_model()), ctx.train_set, ctx.test_set
+
+
+def resolve_pipeline(name: str):
+    if name == "classify":
+        return classify
+    paper, _, function = name.partition(".")
+    try:
+        module = importlib.import_module(f"papers.{paper}.pipeline")
+        return getattr(module, function)
+    except (ImportError, AttributeError):
+        raise NotImplementedError(f"pipeline {name!r} is not implemented yet (papers/{paper}/pipeline.py "
+                                  f"has no {function!r})") from None
+
+
+def effective(experiment: Experiment, proxy: bool) -> tuple[dict, dict, dict, TrainConfig]:
+    """(dataset, train options, test options, config) with the proxy overrides applied."""
+    dataset = {"layout": experiment.layout, "split": experiment.split, "train": experiment.train_subset,
+               "test": experiment.test_subset}
+    train, test, config = dict(experiment.train.options), dict(experiment.test.options), experiment.config
+    if proxy:
+        overrides = {**PROXY_DEFAULTS, **experiment.proxy}
+        synth = {**PROXY_DEFAULTS["synth"], **overrides.get("synth", {})}
+        dataset = {"layout": synth["layout"], "split": 1, "train": "train", "test": "test", "synth": synth}
+        for options in (train, test):
+            options.update({"size": overrides["size"], **overrides.get("clips", {})})
+        config = config.replace(**{**PROXY_DEFAULTS["config"], **overrides.get("config", {})})
+    return dataset, train, test, config
+
+
+def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig,
+              data_root: Path | None, out_dir: Path):
+    layout = get_layout(dataset["layout"])
+    if "synth" in dataset:
+        from .data.synth import synthesize
+
+        synth = dataset["synth"]
+        data_root = out_dir / "synth" / "-".join(f"{k}{v}" for k, v in sorted(synth.items()))
+        synthesize(data_root, layout=synth["layout"], seed=synth["seed"], scale=synth["scale"],
+                   frames=synth["frames"], action_frames=synth.get("action_frames"))
+    if data_root is None:
+        raise ValueError(f"{experiment.name} needs --data-root: the folder holding the {layout.name} dataset "
+                         f"({layout.description}); or run it with --proxy on synthetic data")
+    made = []
+    for stage, options, subset in ((experiment.train, train, dataset["train"]), (experiment.test, test,
+                                                                                  dataset["test"])):
+        samples = layout.samples(Path(data_root), dataset["split"], subset)
+        protocol = make_protocol(stage.protocol, **options)
+        made.append(VideoDataset(samples, protocol, seed=config.seed, frames=layout.frames,
+                                 frame_template=layout.frame_template))
+    return made
+
+
+def run_experiment(experiment: Experiment, *, data_root: Path | None = None, device: str = "cpu",
+                   resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
+                   uri: str | None = None, epochs: int | None = None, show_progress: bool = True) -> dict:
+    """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run."""
+    world: World = setup(device)
+    try:
+        dataset, train, test, config = effective(experiment, proxy)
+        if epochs is not None:
+            config = config.replace(epochs=epochs)
+        out_dir = Path(out_dir)
+        run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
+        train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
+        model_args = {**experiment.model_args, **(experiment.proxy.get("model_args", {}) if proxy else {})}
+        if proxy:
+            model_args["num_classes"] = len({s.label for s in train_set.samples})
+        ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args)
+        torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
+        task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
+        log = RunLog(run_dir)
+        if world.main:
+            log.start({"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
+                       "config": config.as_dict(), "dataset": dataset, "train": train, "test": test,
+                       "model": {"name": experiment.model, "args": model_args}, "pipeline": experiment.pipeline,
+                       "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), "world_size": world.size,
+                       "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}})
+        result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
+                                resume=resume, log=log.epoch if world.main else None, show_progress=show_progress)
+        final = {k: v for k, v in result.final.items()}
+        if not world.main:
+            return final
+        cells = {key: final[experiment.metric] for key in experiment.fills}
+        log.finish(final, cells)
+        final["run_dir"] = str(run_dir)
+        uri = tracking_uri(uri)
+        try:
+            if not server_reachable(uri):
+                raise ConnectionError(f"tracking server {uri} unreachable")
+            final["mlflow_run"] = push(run_dir, uri)
+        except Exception as exc:  # noqa: BLE001 - whatever MLflow raised, the run folder keeps the result
+            final["pending_push"] = f"{exc}; the run is kept in {run_dir}: send it with `repro push {run_dir}`"
+        return final
+    finally:
+        teardown()

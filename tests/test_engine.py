@@ -1,0 +1,175 @@
+"""The engine end to end: `repro run` on a synthetic UCF101 tree, MLflow and the report, resume after a
+kill, DDP with two gloo processes against one process, and an unreachable tracking server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_paper
+
+from repro.cli import main
+from repro.data.synth import synthesize
+from repro.engine.config import TrainConfig
+from repro.engine.loop import Stop, Task, fit
+from repro.errors import DataError
+from repro.experiments import find, load_experiments, uncovered
+from repro.papers import load_papers
+from repro.runner import _datasets, effective
+from repro.tracking import load_all
+
+TESTS = Path(__file__).parent
+
+EXPERIMENTS_YAML = """\
+experiments:
+  - id: tiny
+    title: A tiny 3D CNN on the synthetic UCF101 tree
+    fills: {{table: "1", row: Ours, column: Top-1}}
+    dataset: {{layout: ucf101, split: 1, train: train, test: test}}
+    model: {{name: "tinymodels:tiny3d", args: {{num_classes: 8}}}}
+    train:
+      protocol: train_clip
+      clip_len: 8
+      size: 32
+      std: [58.4, 57.1, 57.4]  # the tiny model has no batch norm to tame 0-255 inputs
+      config: {{epochs: 2, batch_size: {batch}, lr: 0.05, workers: 0, weight_decay: 0.0}}
+    test: {{protocol: central, clip_len: 8, size: 32, std: [58.4, 57.1, 57.4]}}
+not_run:
+  - cells: {{table: "1", row: Base, column: Top-1}}
+    reason: quoted from another paper
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ucf")
+    synthesize(root, layout="ucf101", frames=24, width=64, height=48)
+    return root
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    paper = write_paper(tmp_path / "papers")
+    (paper / "experiments.yaml").write_text(EXPERIMENTS_YAML.format(batch=8))
+    monkeypatch.setenv("REPRO_PAPERS", str(paper.parent))
+    monkeypatch.syspath_prepend(str(TESTS))
+    return paper
+
+
+def test_experiments_cover_the_toy_paper(toy):
+    found = load_experiments(load_papers("toy")[0])
+    assert [e.name for e in found.experiments] == ["toy/tiny"] and uncovered(found) == []
+    assert found.reason_for(("1", "Base", "Top-1")) == "quoted from another paper"
+    (toy / "experiments.yaml").write_text(EXPERIMENTS_YAML.format(batch=8).replace("lr: 0.05", "lr: fast"))
+    with pytest.raises(DataError, match=r"experiments.yaml.*lr: a value of type float, got 'fast'"):
+        load_experiments(load_papers("toy")[0])
+
+
+def test_repro_run_trains_logs_and_the_report_shows_it(toy, tree, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri])
+    assert code == 0
+    run_dir = tmp_path / "runs" / "toy" / "tiny"
+    record, final = (json.loads((run_dir / name).read_text()) for name in ("run.json", "final.json"))
+    assert record["status"] == "finished" and record["pushed"] is True
+    assert final["videos"] == 8 and len(final["confusion"]) == 8
+    assert [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
+    cells, _ = load_all(load_papers("toy"), uri)
+    measured = cells[("toy", ("1", "Ours", "Top-1"))]
+    assert measured.value == pytest.approx(final["top1"]) and not measured.proxy
+    assert measured.provenance["experiment"] == "toy/tiny"
+    assert main(["report", "--out", str(tmp_path / "reports"), "--tracking-uri", uri]) == 0
+    page = (tmp_path / "reports" / "toy.html").read_text()
+    assert f"{final['top1']:.4g}" in page
+
+
+def test_a_killed_run_resumes_to_the_same_result(toy, tree, tmp_path):
+    experiment = find("toy/tiny", load_papers("toy"))
+    config = experiment.config.replace(epochs=3)
+
+    def run(run_dir, **kwargs):
+        dataset, train, test, _ = effective(experiment, proxy=False)
+        train_set, test_set = _datasets(experiment, dataset, train, test, config, tree, tmp_path)
+        torch.manual_seed(config.seed)
+        from tinymodels import tiny3d
+
+        task = Task(tiny3d(num_classes=8))
+        return task, fit(task, train_set, test_set, config, run_dir=run_dir, show_progress=False, **kwargs)
+
+    _, straight = run(tmp_path / "straight")
+
+    def kill(epoch: int, step: int) -> None:
+        if (epoch, step) == (1, 1):
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(tmp_path / "killed", on_step=kill)
+    task, resumed = run(tmp_path / "killed", resume=True)
+    assert resumed.resumed_from == 0  # epoch 1 was cut mid-way and runs again from its start
+    assert resumed.final["top1"] == straight.final["top1"] and resumed.final["loss"] == straight.final["loss"]
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
+    with pytest.raises(ValueError, match="different config \\(changed: lr\\)"):
+        fit(task, [], [], config.replace(lr=0.1), run_dir=tmp_path / "killed", resume=True)
+
+
+def test_two_gloo_processes_match_one(toy, tree, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    results = {}
+    for name, batch, launcher in (("single", 8, [sys.executable, "-m", "repro"]),
+                                  ("ddp", 4, [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
+                                              "2", "--master_port", "29517", "-m", "repro"])):
+        paper = write_paper(tmp_path / name / "papers")
+        (paper / "experiments.yaml").write_text(EXPERIMENTS_YAML.format(batch=batch))
+        out = tmp_path / name
+        done = subprocess.run([*launcher, "run", "toy/tiny", "--data-root", str(tree), "--out", str(out),
+                               "--tracking-uri", f"sqlite:///{out / 'mlflow.db'}"],
+                              env={**env, "REPRO_PAPERS": str(paper.parent)}, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = json.loads((out / "runs" / "toy" / "tiny" / "final.json").read_text())
+        results[name]["history"] = [json.loads(x) for x in
+                                    (out / "runs" / "toy" / "tiny" / "metrics.jsonl").read_text().splitlines()]
+    single, ddp = results["single"], results["ddp"]
+    assert ddp["videos"] == single["videos"] == 8
+    assert ddp["top1"] == single["top1"] and ddp["confusion"] == single["confusion"]
+    for a, b in zip(single["history"], ddp["history"], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    assert ddp["loss"] == pytest.approx(single["loss"], rel=1e-4)
+
+
+def test_an_unreachable_tracking_server_loses_nothing(toy, tree, tmp_path, capsys):
+    down = "http://127.0.0.1:9"  # nothing listens on the discard port
+    assert main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", down,
+                 "--epochs", "1"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    run_dir = tmp_path / "runs" / "toy" / "tiny"
+    assert "repro push" in shown["pending_push"] and str(run_dir) in shown["pending_push"]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "finished" and record["pushed"] is False
+    assert main(["push", str(run_dir), "--tracking-uri", down]) == 1
+    assert "does not answer" in capsys.readouterr().err
+    uri = f"sqlite:///{tmp_path / 'later.db'}"
+    assert main(["push", str(run_dir), "--tracking-uri", uri]) == 0
+    cells, _ = load_all(load_papers("toy"), uri)
+    assert cells[("toy", ("1", "Ours", "Top-1"))].value == pytest.approx(shown["top1"])
+
+
+def test_train_config_names_the_bad_field():
+    with pytest.raises(DataError, match="schedule: one of constant, cosine, step, plateau"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(DataError, match="warmup: a training setting"):
+        TrainConfig.from_mapping({"warmup": 2})
+
+
+def test_the_report_says_why_a_cell_has_no_value(toy, tmp_path):
+    from repro.report import render
+
+    render(load_papers("toy"), tmp_path)
+    page = (tmp_path / "toy.html").read_text()
+    assert "quoted from another paper" in page
+    assert "not run yet: repro run toy/tiny --data-root DIR" in page

@@ -1,0 +1,34 @@
+"""Every accuracy cell of the five papers has an experiment or a stated reason, and every experiment
+is buildable: its model with its arguments, its protocols with their options."""
+from __future__ import annotations
+
+import pytest
+
+from repro.data.protocols import make_protocol
+from repro.experiments import accuracy_cells, load_experiments, uncovered
+from repro.models import builder
+from repro.papers import load_papers
+
+PAPERS = load_papers()
+
+
+@pytest.mark.parametrize("paper", PAPERS, ids=lambda p: p.id)
+def test_every_accuracy_cell_is_covered_once(paper):
+    found = load_experiments(paper)
+    assert found.experiments, f"{paper.id} declares no experiments"
+    assert uncovered(found) == []
+    filled = [k for e in found.experiments for k in e.fills] + [k for n in found.not_run for k in n.cells]
+    assert sorted(filled) == sorted(accuracy_cells(paper))
+    assert all(n.reason.strip() for n in found.not_run)
+
+
+@pytest.mark.parametrize("paper", PAPERS, ids=lambda p: p.id)
+def test_every_experiment_names_a_real_model_and_protocols(paper):
+    import inspect
+
+    for experiment in load_experiments(paper).experiments:
+        signature = inspect.signature(builder(experiment.model))
+        unknown = set(experiment.model_args) - set(signature.parameters)
+        assert not unknown, f"{experiment.name}: {experiment.model} takes no {sorted(unknown)}"
+        for stage in (experiment.train, experiment.test):
+            make_protocol(stage.protocol, **stage.options)
