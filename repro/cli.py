@@ -79,7 +79,10 @@ def _render(papers: list, args: argparse.Namespace) -> int:
     from .report import render
     from .tracking import load_all
 
-    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri))
+    from .proxy import load_outcomes
+
+    outcomes = {p.id: load_outcomes(p, args.tracking_uri) for p in papers}
+    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes)
     print(f"report: {written[0].resolve()}")
     return 0
 
@@ -107,6 +110,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         from .console import print_costs
 
         print_costs(_measure_costs(papers, args))
+    if not args.no_proxy:
+        _run_proxies(papers, args)
     # Proxy and full training runs join here through MLflow as later issues add them.
     return _render(load_papers(), args)  # the index always covers every paper
 
@@ -154,6 +159,25 @@ def _run(args: argparse.Namespace) -> int:
                            uri=args.tracking_uri, epochs=args.epochs)
     shown = {k: v for k, v in final.items() if k != "confusion"}
     print(json.dumps(shown, indent=1))
+    return 0
+
+
+def _run_proxies(papers: list, args: argparse.Namespace) -> None:
+    from .proxy import outcome_json, run_checks
+
+    for paper in papers:
+        for check, outcome, seconds in run_checks(paper, Path(getattr(args, "out_runs", args.out)), args.tracking_uri,
+                                                  only=getattr(args, "check", None)):
+            word = "held" if outcome.held else "did NOT hold"
+            print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s): {outcome.summary}")
+            if getattr(args, "json", False):
+                print(outcome_json(check, outcome, seconds))
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from .papers import load_papers
+
+    _run_proxies(load_papers(args.paper), args)
     return 0
 
 
@@ -206,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "or sqlite:///mlflow.db)")
         if name == "reproduce":
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
+            p.add_argument("--no-proxy", action="store_true", help="skip the proxy checks on synthetic data")
+            p.add_argument("--runs", default="proxy-runs", dest="out_runs",
+                           help="where proxy runs and their synthetic data go (default: proxy-runs/)")
             p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
         p.set_defaults(run=run)
 
@@ -224,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     p.set_defaults(run=_run)
+
+    p = sub.add_parser("proxy", help="run the papers' proxy checks: their claims on synthetic data, shrunk")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--check", help="one check id")
+    p.add_argument("--out", default="proxy-runs", help="where the runs and synthetic data go (default: proxy-runs/)")
+    p.add_argument("--json", action="store_true", help="also print each outcome as JSON")
+    p.add_argument("--tracking-uri")
+    p.set_defaults(run=_proxy)
 
     p = sub.add_parser("push", help="send finished run folders to MLflow (after the server was unreachable)")
     p.add_argument("run_dirs", nargs="+")

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
+from typing import Any
 
 import jinja2
 
@@ -34,6 +35,7 @@ class PaperView:
     costs: dict[CellKey, CostCell] = field(default_factory=dict)
     extras: list[tuple[ExtraCost, Measurement | None]] = field(default_factory=list)
     measured_findings: list[Finding] = field(default_factory=list)
+    proxies: list[tuple[Any, Any]] = field(default_factory=list)  # (ProxyCheck, LoggedOutcome | None)
 
     def counters_disagree(self, key: CellKey) -> bool:
         m = self.verdicts[key].measurement
@@ -66,7 +68,8 @@ def experiment_reasons(paper: Paper) -> dict[CellKey, str]:
     return reasons
 
 
-def build_view(paper: Paper, measured: Measured, extras: Extras | None = None) -> PaperView:
+def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
+               proxy_outcomes: Mapping[str, Any] | None = None) -> PaperView:
     reasons = experiment_reasons(paper)
     verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key)), reasons.get(cell.key))
                 for cell in paper.cells()}
@@ -78,7 +81,14 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None) -
     return PaperView(paper, ordered(audit_paper(paper)), verdicts, list(runs.values()),
                      costs={c.cell.key: c for c in spec.cells} if spec else {},
                      extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
-                     measured_findings=measured_findings(paper, verdicts))
+                     measured_findings=measured_findings(paper, verdicts),
+                     proxies=_proxies(paper, proxy_outcomes or {}))
+
+
+def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    from .proxy import checks
+
+    return [(check, outcomes.get(check.id)) for check in checks(paper)]
 
 
 def measured_findings(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> list[Finding]:
@@ -119,10 +129,12 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 
 def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None,
-           extras: Extras | None = None) -> list[Path]:
-    """Write index.html and <paper>.html into `out_dir`; returns the paths written."""
+           extras: Extras | None = None, proxy_outcomes: Mapping[str, Mapping[str, Any]] | None = None) -> list[Path]:
+    """Write index.html and <paper>.html into `out_dir`; returns the paths written.
+
+    `proxy_outcomes` maps paper id to its logged proxy-check outcomes by check id."""
     out_dir = Path(out_dir)
-    views = [build_view(p, measured or {}, extras) for p in papers]
+    views = [build_view(p, measured or {}, extras, (proxy_outcomes or {}).get(p.id)) for p in papers]
     env = _environment()
     written = []
     for view in views:

@@ -173,3 +173,27 @@ def test_the_report_says_why_a_cell_has_no_value(toy, tmp_path):
     page = (tmp_path / "toy.html").read_text()
     assert "quoted from another paper" in page
     assert "not run yet: repro run toy/tiny --data-root DIR" in page
+
+
+def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path, monkeypatch):
+    import types
+
+    from repro.proxy import ProxyCheck, ProxyOutcome, load_outcomes, run_checks
+    from repro.report import render
+
+    def compare(ctx):
+        return ProxyOutcome(held=False, values={"a.top1": 25.0, "b.top1": 50.0},
+                            summary="A 25.0% vs B 50.0% top-1: A did not beat B")
+
+    module = types.ModuleType("papers.toy.proxy")
+    module.CHECKS = [ProxyCheck("a-beats-b", "A beats B", "Table 1", compare)]
+    monkeypatch.setitem(sys.modules, "papers.toy", types.ModuleType("papers.toy"))
+    monkeypatch.setitem(sys.modules, "papers.toy.proxy", module)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    paper = load_papers("toy")[0]
+    [(check, outcome, _)] = run_checks(paper, tmp_path, uri)
+    logged = load_outcomes(paper, uri)["a-beats-b"]
+    assert not logged.held and logged.values == {"a.top1": 25.0, "b.top1": 50.0}
+    render([paper], tmp_path / "r", proxy_outcomes={"toy": load_outcomes(paper, uri)})
+    page = (tmp_path / "r" / "toy.html").read_text()
+    assert 'id="proxy-a-beats-b"' in page and "did not hold" in page and "A did not beat B" in page
