@@ -27,6 +27,10 @@ from .models import build
 from .runlog import RunLog, push, server_reachable
 from .tracking import tracking_uri
 
+# What `--proxy` changes unless the experiment's `proxy:` mapping says otherwise. Keys of `proxy:`:
+# synth (synthesize() arguments), size (crop), clips (protocol options for both stages; train_clips and
+# test_clips for one), config
+# (TrainConfig fields), model (another registered model), model_args, pipeline_args.
 PROXY_DEFAULTS = {"synth": {"layout": "ucf101", "frames": 48, "scale": 1, "seed": 0}, "size": 64,
                   "config": {"epochs": 4, "batch_size": 8, "lr": 0.05, "workers": 0}}
 
@@ -43,9 +47,11 @@ class Context:
     run_dir: Path
     proxy: bool
     model_args: dict[str, Any] = field(default_factory=dict)
+    model_name: str = ""  # the experiment's model, or its proxy's (`proxy: {model: ...}`)
+    pipeline_args: dict[str, Any] = field(default_factory=dict)  # with `proxy: {pipeline_args: ...}` merged
 
     def build_model(self, name: str | None = None, **overrides: Any):
-        return build(name or self.experiment.model, **{**self.model_args, **overrides})
+        return build(name or self.model_name or self.experiment.model, **{**self.model_args, **overrides})
 
     def run_dir_of(self, experiment_id: str) -> Path:
         """Where another experiment of the same paper keeps its run (for multi-stage pipelines)."""
@@ -78,8 +84,8 @@ def effective(experiment: Experiment, proxy: bool) -> tuple[dict, dict, dict, Tr
         overrides = {**PROXY_DEFAULTS, **experiment.proxy}
         synth = {**PROXY_DEFAULTS["synth"], **overrides.get("synth", {})}
         dataset = {"layout": synth["layout"], "split": 1, "train": "train", "test": "test", "synth": synth}
-        for options in (train, test):
-            options.update({"size": overrides["size"], **overrides.get("clips", {})})
+        for options, own in ((train, "train_clips"), (test, "test_clips")):
+            options.update({"size": overrides["size"], **overrides.get("clips", {}), **overrides.get(own, {})})
         config = config.replace(**{**PROXY_DEFAULTS["config"], **overrides.get("config", {})})
     return dataset, train, test, config
 
@@ -122,14 +128,18 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         model_args = {**experiment.model_args, **(experiment.proxy.get("model_args", {}) if proxy else {})}
         if proxy:
             model_args["num_classes"] = len({s.label for s in train_set.samples})
-        ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args)
+        model_name = experiment.proxy.get("model", experiment.model) if proxy else experiment.model
+        pipeline_args = {**experiment.pipeline_args, **(experiment.proxy.get("pipeline_args", {}) if proxy else {})}
+        ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
+                      pipeline_args)
         torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
         task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
         log = RunLog(run_dir)
         if world.main:
             log.start({"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
                        "config": config.as_dict(), "dataset": dataset, "train": train, "test": test,
-                       "model": {"name": experiment.model, "args": model_args}, "pipeline": experiment.pipeline,
+                       "model": {"name": model_name, "args": model_args}, "pipeline": experiment.pipeline,
+                       "pipeline_args": pipeline_args,
                        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), "world_size": world.size,
                        "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}})
         result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
