@@ -8,7 +8,7 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from .data.skips import TooManyUnreadable
-from .errors import DataError
+from .errors import DataError, WeightsError
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -154,9 +154,16 @@ def _run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
+    weights = {}
+    for given in args.weights or []:
+        name, sep, path = given.partition("=")
+        if not sep or not name or not path:
+            print(f"error: --weights takes NAME=PATH (e.g. pretrained=/ckpt/MFNet.pth), got {given!r}", file=sys.stderr)
+            return 2
+        weights[name] = Path(path)
     final = run_experiment(experiment, data_root=Path(args.data_root) if args.data_root else None,
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
-                           uri=args.tracking_uri, epochs=args.epochs)
+                           uri=args.tracking_uri, epochs=args.epochs, weights=weights)
     shown = {k: v for k, v in final.items() if k != "confusion"}
     print(json.dumps(shown, indent=1))
     return 0
@@ -249,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy", action="store_true", help="shrunk, on a synthetic dataset: a CPU check, not a result")
     p.add_argument("--out", default=".", help="where runs/ (and synth/ for --proxy) go (default: here)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--weights", action="append", metavar="NAME=PATH",
+                   help="a checkpoint you have, e.g. pretrained=/ckpt/MFNet3D_Kinetics-400_72.8.pth (repeatable; "
+                        "the experiment's pipeline_args say which names it uses)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     p.set_defaults(run=_run)
 
@@ -275,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except DataError as exc:
+    except (DataError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TooManyUnreadable as exc:

@@ -15,3 +15,7 @@ class DataError(ValueError):
 
 class ExpressionError(ValueError):
     """An expression over table cells cannot be parsed or evaluated."""
+
+
+class WeightsError(ValueError):
+    """A checkpoint that does not fit the model: names the file and the keys."""

@@ -49,6 +49,17 @@ class Context:
     model_args: dict[str, Any] = field(default_factory=dict)
     model_name: str = ""  # the experiment's model, or its proxy's (`proxy: {model: ...}`)
     pipeline_args: dict[str, Any] = field(default_factory=dict)  # with `proxy: {pipeline_args: ...}` merged
+    weights: dict[str, Path] = field(default_factory=dict)  # --weights NAME=PATH: checkpoints the user has
+
+    def load_weights(self, model, name: str = "pretrained", *, into: str = "", skip: tuple[str, ...] = ()):
+        """Load the user's checkpoint `name` (if given) into `model`; the source's key rules come from
+        pipeline_args `<name>_source` (see repro.weights.SOURCES). Returns the LoadReport or None."""
+        from .weights import load_pretrained
+
+        if name not in self.weights:
+            return None
+        source = self.pipeline_args.get(f"{name}_source", "native")
+        return load_pretrained(model, self.weights[name], source, into=into, skip=skip)
 
     def build_model(self, name: str | None = None, **overrides: Any):
         return build(name or self.model_name or self.experiment.model, **{**self.model_args, **overrides})
@@ -59,8 +70,15 @@ class Context:
 
 
 def classify(ctx: Context) -> tuple[Task, Any, Any]:
-    """Train the experiment's model on clips; test with the test protocol (softmax averaged over views)."""
-    return Task(ctx.build_model()), ctx.train_set, ctx.test_set
+    """Train the experiment's model on clips; test with the test protocol (softmax averaged over views).
+
+    With `--weights pretrained=PATH` the model starts from that checkpoint, its classifier (the
+    pipeline_args `new_layers` prefixes, default fc. and classifier.) left new for this dataset.
+    """
+    model = ctx.build_model()
+    skip = tuple(f"{p.rstrip('.')}." for p in ctx.pipeline_args.get("new_layers", ("fc", "classifier")))
+    ctx.load_weights(model, skip=skip)
+    return Task(model), ctx.train_set, ctx.test_set
 
 
 def resolve_pipeline(name: str):
@@ -115,7 +133,8 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
 
 def run_experiment(experiment: Experiment, *, data_root: Path | None = None, device: str = "cpu",
                    resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
-                   uri: str | None = None, epochs: int | None = None, show_progress: bool = True) -> dict:
+                   uri: str | None = None, epochs: int | None = None, show_progress: bool = True,
+                   weights: dict[str, Path] | None = None) -> dict:
     """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run."""
     world: World = setup(device)
     try:
@@ -131,7 +150,7 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         model_name = experiment.proxy.get("model", experiment.model) if proxy else experiment.model
         pipeline_args = {**experiment.pipeline_args, **(experiment.proxy.get("pipeline_args", {}) if proxy else {})}
         ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
-                      pipeline_args)
+                      pipeline_args, dict(weights or {}))
         torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
         task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
         log = RunLog(run_dir)

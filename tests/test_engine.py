@@ -197,3 +197,25 @@ def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path
     render([paper], tmp_path / "r", proxy_outcomes={"toy": load_outcomes(paper, uri)})
     page = (tmp_path / "r" / "toy.html").read_text()
     assert 'id="proxy-a-beats-b"' in page and "did not hold" in page and "A did not beat B" in page
+
+
+def test_run_starts_from_the_weights_given(toy, tree, tmp_path, capsys):
+    from tinymodels import tiny3d
+
+    from repro.engine.loop import evaluate
+
+    torch.manual_seed(123)
+    trained = tiny3d(num_classes=8)
+    path = tmp_path / "mine.pth"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri,
+                 "--epochs", "0", "--weights", f"pretrained={path}"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    experiment = find("toy/tiny", load_papers("toy"))
+    dataset, train, test, config = effective(experiment, proxy=False)
+    _, test_set = _datasets(experiment, dataset, train, test, config, tree, tmp_path)
+    direct = evaluate(Task(trained), test_set, batch_size=8, device="cpu")
+    assert shown["top1"] == direct["top1"] and shown["loss"] == pytest.approx(direct["loss"])
+    assert main(["run", "toy/tiny", "--data-root", str(tree), "--weights", "pretrained"]) == 2
+    assert "--weights takes NAME=PATH" in capsys.readouterr().err
