@@ -116,8 +116,7 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
 
         synth = dataset["synth"]
         data_root = out_dir / "synth" / "-".join(f"{k}{v}" for k, v in sorted(synth.items()))
-        synthesize(data_root, layout=synth["layout"], seed=synth["seed"], scale=synth["scale"],
-                   frames=synth["frames"], action_frames=synth.get("action_frames"))
+        synthesize(data_root, **synth)
     if data_root is None:
         raise ValueError(f"{experiment.name} needs --data-root: the folder holding the {layout.name} dataset "
                          f"({layout.description}); or run it with --proxy on synthetic data")
@@ -144,7 +143,9 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         out_dir = Path(out_dir)
         run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
         train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
-        model_args = {**experiment.model_args, **(experiment.proxy.get("model_args", {}) if proxy else {})}
+        # A proxy that swaps the model starts from its own arguments, not the full model's.
+        own = experiment.model_args if not (proxy and "model" in experiment.proxy) else {}
+        model_args = {**own, **(experiment.proxy.get("model_args", {}) if proxy else {})}
         if proxy:
             model_args["num_classes"] = len({s.label for s in train_set.samples})
         model_name = experiment.proxy.get("model", experiment.model) if proxy else experiment.model

@@ -152,3 +152,16 @@ def test_multiview_is_ten_clips_by_three_crops(videos):
     assert item.views.shape == (30, 3, 8, 32, 32)
     starts = [v[0] for v in frames_of(item)[::3]]
     assert starts == [2, 6, 10, 15, 19, 23, 27, 32, 36, 40]  # int(4.3k + 2.15), interval (50 - 8 + 1) / 10
+
+
+def test_training_flip_can_be_turned_off():
+    frames = np.broadcast_to(np.arange(64, dtype=np.uint8)[None, None, :, None] * 3, (20, 48, 64, 3)).copy()
+    for name in ("train_clip", "train_jitter", "train_tsn"):
+        flips = set()
+        for seed in range(30):
+            rng = np.random.default_rng(seed)
+            proto = make_protocol(name, size=32, flip=False, mean=(0.0, 0.0, 0.0))
+            indices = proto.sample(20, rng)
+            view = proto.views(frames[indices.ravel()], indices, rng)[0]
+            flips.add(bool(view[0, 0, 0, 0] > view[0, 0, 0, -1]))  # columns grow left to right unless flipped
+        assert flips == {False}, name

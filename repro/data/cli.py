@@ -31,10 +31,11 @@ def _synth(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must be WIDTHxHEIGHT, e.g. 160x120; got {args.size!r}") from None
-    with progress(len(CLASSES) * 4 * args.scale, f"writing a synthetic {args.layout} dataset") as advance:
+    count = len(args.classes) if args.classes else len(CLASSES)
+    with progress(count * 4 * args.scale, f"writing a synthetic {args.layout} dataset") as advance:
         summary = synthesize(Path(args.out), layout=args.layout, seed=args.seed, scale=args.scale, frames=args.frames,
                              action_frames=args.action_frames, width=width, height=height, fps=args.fps,
-                             container=args.container, progress=advance)
+                             container=args.container, classes=args.classes, progress=advance)
     print(f"{len(summary.videos)} videos ({summary.written} written now, {summary.seconds:.1f} s): {summary.root}; "
           f"annotations: {summary.annotations}")
     return 0
@@ -130,6 +131,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="160x120", help="WIDTHxHEIGHT (default 160x120)")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--container", default="avi", choices=("avi", "mp4"), help="avi: MPEG-4; mp4: H.264")
+    p.add_argument("--classes", nargs="+", help="only these classes (e.g. MoveLeft MoveRight); default: all 8")
     p.set_defaults(run=_user_errors(_synth))
 
     p = data.add_parser("check", help="counts, missing and unreadable files, audio tracks; non-zero exit if broken")

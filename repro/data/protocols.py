@@ -74,7 +74,7 @@ PROTOCOLS: dict[str, str] = {
 
 
 def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None, size: int = 112,
-                  short_side: int | None = None, num_segments: int | None = None,
+                  short_side: int | None = None, num_segments: int | None = None, flip: bool = True,
                   mean: tuple[float, ...] = T.KINETICS_MEAN, std: tuple[float, ...] = (1.0, 1.0, 1.0)) -> Protocol:
     """Build protocol `name` (see PROTOCOLS) at a clip length, crop size and shorter side.
 
@@ -86,6 +86,10 @@ def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None
     - tsn_*, train_tsn, uniform_clips, train_clip: size x 8/7 (TSN's 256 for 224 crops; the paper
       does not say for FASTER, we assume the same);
     - train_jitter: the top of the jitter range, so the jitter only ever shrinks the decoded frames.
+
+    `flip=False` turns the training flip off: a horizontal flip turns "moving left" into "moving
+    right", so it corrupts labels that depend on horizontal direction (the synthetic MoveLeft/MoveRight
+    classes; Something-Something's "from left to right").
     """
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
@@ -97,14 +101,14 @@ def make_protocol(name: str, *, clip_len: int = 16, num_clips: int | None = None
     spatial: Spatial = partial(_test_views, size=size, crops=1)
     if name == "train_clip":
         sample = partial(_random, clip_len)
-        spatial = partial(_train_views, size=size, crop="multiscale", flip=True)
+        spatial = partial(_train_views, size=size, crop="multiscale", flip=flip)
     elif name == "train_jitter":
         sample = partial(_random, clip_len)
-        spatial = partial(_jitter_views, size=size, low=jitter[0], high=jitter[1])
+        spatial = partial(_jitter_views, size=size, low=jitter[0], high=jitter[1], flip=flip)
     elif name == "train_tsn":
         segments = num_segments or 3
         sample = lambda n, rng: sampling.tsn_train(n, segments, rng=rng)  # noqa: E731
-        spatial = partial(_train_views, size=size, crop="tsn_multiscale", flip=True)
+        spatial = partial(_train_views, size=size, crop="tsn_multiscale", flip=flip)
     elif name == "central":
         sample = lambda n, rng: sampling.central_clip(n, clip_len)  # noqa: E731
     elif name == "dense":
@@ -128,6 +132,6 @@ def _random(clip_len: int, num_frames: int, rng: np.random.Generator) -> np.ndar
     return sampling.random_clip(num_frames, clip_len, rng)
 
 
-def _jitter_views(clip, rng, *, size: int, low: int, high: int):
+def _jitter_views(clip, rng, *, size: int, low: int, high: int, flip: bool):
     view = T.random_crop(T.random_short_side_scale(clip, rng, low, high), size, rng)
-    return [T.random_flip(view, rng)]
+    return [T.random_flip(view, rng) if flip else view]

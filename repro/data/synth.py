@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class SynthSummary:
         videos = [{**v.__dict__, "window": list(v.window), "splits": {str(k): s for k, s in v.splits.items()}}
                   for v in self.videos]
         classes = [{"name": c.name, "hmdb_name": c.hmdb_name, "cue": c.cue, "description": c.description}
-                   for c in CLASSES]
+                   for c in CLASSES if c.name in self.parameters.get("classes", [c.name])]
         return {"generator": "repro.data.synth", "parameters": self.parameters, "classes": classes, "videos": videos}
 
 
@@ -351,9 +351,15 @@ def _claim(out: Path, parameters: dict) -> None:
 
 def synthesize(out: Path, *, layout: str = "ucf101", seed: int = 0, scale: int = 1, frames: int = 48,
                action_frames: int | None = None, width: int = 160, height: int = 120, fps: int = 25,
-               container: str = "avi", progress: Callable[[str], None] | None = None) -> SynthSummary:
-    """Write len(CLASSES) x 4 x scale videos, their split files and `<out>/synth.json` (parameters and
-    per-video ground truth). A rerun with the same arguments keeps the videos already written."""
+               container: str = "avi", classes: Sequence[str] | None = None,
+               progress: Callable[[str], None] | None = None) -> SynthSummary:
+    """Write len(classes) x 4 x scale videos, their split files and `<out>/synth.json` (parameters and
+    per-video ground truth). A rerun with the same arguments keeps the videos already written.
+
+    `classes` picks a subset of CLASSES by name (labels 0..k-1 in CLASSES order); a class's videos are
+    the same bytes whichever subset it is in, since each video is seeded by its class's place in CLASSES.
+    """
+    chosen = _chosen(classes)
     _check_choice("layout", layout, LAYOUTS)
     _check_choice("container", container, tuple(CONTAINERS))
     for name, value, low in (("scale", scale, 1), ("frames", frames, 16), ("fps", fps, 1), ("seed", seed, 0),
@@ -372,15 +378,17 @@ def synthesize(out: Path, *, layout: str = "ucf101", seed: int = 0, scale: int =
     root, annotations = layout_paths(out, layout)
     parameters = {"layout": layout, "seed": seed, "scale": scale, "frames": frames, "action_frames": action_frames,
                   "width": width, "height": height, "fps": fps, "container": container}
+    if classes is not None:
+        parameters["classes"] = [c.name for _, c in chosen]
     _claim(out, parameters)
     videos, written, num_samples = [], 0, int(round(frames * AUDIO_RATE / fps))
-    for label, synth_class in enumerate(CLASSES):
+    for label, (place, synth_class) in enumerate(chosen):
         (root / (synth_class.name if layout == "ucf101" else synth_class.hmdb_name)).mkdir(parents=True, exist_ok=True)
         for index in range(4 * scale):
             relative = _video_name(layout, synth_class, index, container)
             if progress is not None:
                 progress(relative)
-            visual, acoustic = np.random.SeedSequence([seed, label, index]).spawn(2)
+            visual, acoustic = np.random.SeedSequence([seed, place, index]).spawn(2)
             video, window, truth = render_frames(synth_class, np.random.default_rng(visual), frames=frames,
                                                  action_frames=action_frames, width=width, height=height)
             with_audio = synth_class.sound is not None or index % 2 == 0
@@ -392,16 +400,27 @@ def synthesize(out: Path, *, layout: str = "ucf101", seed: int = 0, scale: int =
                 written += 1
             videos.append(SynthVideo(relative, synth_class.name if layout == "ucf101" else synth_class.hmdb_name,
                                      label, with_audio, frames, window, _membership(layout, index), truth))
-    _write_splits(layout, annotations, videos)
+    _write_splits(layout, annotations, videos, [c for _, c in chosen])
     summary = SynthSummary(root, annotations, parameters, videos, written)
     write_text_atomic(out / "synth.json", json.dumps({**summary.as_json(), "complete": True}, indent=1) + "\n")
     summary.seconds = time.perf_counter() - began
     return summary
 
 
-def _write_splits(layout: str, annotations: Path, videos: list[SynthVideo]) -> None:
+def _chosen(classes: Sequence[str] | None) -> list[tuple[int, SynthClass]]:
+    """(place in CLASSES, class) of the classes asked for, in CLASSES order."""
+    if classes is None:
+        return list(enumerate(CLASSES))
+    names = [c.name for c in CLASSES]
+    unknown = [name for name in classes if name not in names]
+    if unknown or not classes:
+        raise ValueError(f"classes must be names of CLASSES ({', '.join(names)}); got {list(classes)!r}")
+    return [(i, c) for i, c in enumerate(CLASSES) if c.name in classes]
+
+
+def _write_splits(layout: str, annotations: Path, videos: list[SynthVideo], classes: list[SynthClass]) -> None:
     if layout == "ucf101":  # CRLF line ends like the real files; training lines carry the 1-based label
-        write_text_atomic(annotations / "classInd.txt", "".join(f"{i + 1} {c.name}\r\n" for i, c in enumerate(CLASSES)))
+        write_text_atomic(annotations / "classInd.txt", "".join(f"{i + 1} {c.name}\r\n" for i, c in enumerate(classes)))
         for split in (1, 2, 3):
             train = [v for v in videos if v.splits[split] == "train"]
             test = [v for v in videos if v.splits[split] == "test"]
@@ -411,7 +430,7 @@ def _write_splits(layout: str, annotations: Path, videos: list[SynthVideo]) -> N
                               "".join(f"{v.path}\r\n" for v in sorted(test, key=_ucf_order)))
         return
     tags = {"train": 1, "test": 2, "unused": 0}
-    for synth_class in CLASSES:
+    for synth_class in classes:
         own = [v for v in videos if v.class_name == synth_class.hmdb_name]
         for split in (1, 2, 3):
             write_text_atomic(annotations / f"{synth_class.hmdb_name}_test_split{split}.txt",
