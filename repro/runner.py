@@ -7,7 +7,9 @@ evaluates it, the run folder keeps everything, and MLflow receives the record at
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +95,18 @@ def resolve_pipeline(name: str):
                                   f"has no {function!r})") from None
 
 
+def model_spec(experiment: Experiment, proxy: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(model name, model args, pipeline args) of `experiment` in this mode; a proxy that swaps the model
+    starts from its own arguments, not the full model's. Pipelines that rebuild another experiment's
+    model use it too. (num_classes of a proxy comes from the synthetic train set, set by the runner.)"""
+    if not proxy:
+        return experiment.model, dict(experiment.model_args), dict(experiment.pipeline_args)
+    name = experiment.proxy.get("model", experiment.model)
+    own = experiment.model_args if "model" not in experiment.proxy else {}
+    return (name, {**own, **experiment.proxy.get("model_args", {})},
+            {**experiment.pipeline_args, **experiment.proxy.get("pipeline_args", {})})
+
+
 def effective(experiment: Experiment, proxy: bool) -> tuple[dict, dict, dict, TrainConfig]:
     """(dataset, train options, test options, config) with the proxy overrides applied."""
     dataset = {"layout": experiment.layout, "split": experiment.split, "train": experiment.train_subset,
@@ -115,7 +129,8 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
         from .data.synth import synthesize
 
         synth = dataset["synth"]
-        data_root = out_dir / "synth" / "-".join(f"{k}{v}" for k, v in sorted(synth.items()))
+        digest = hashlib.sha1(json.dumps(synth, sort_keys=True).encode()).hexdigest()[:10]
+        data_root = out_dir / "synth" / f"{synth['layout']}-{digest}"  # one folder per generator setting
         synthesize(data_root, **synth)
     if data_root is None:
         raise ValueError(f"{experiment.name} needs --data-root: the folder holding the {layout.name} dataset "
@@ -143,13 +158,9 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         out_dir = Path(out_dir)
         run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
         train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
-        # A proxy that swaps the model starts from its own arguments, not the full model's.
-        own = experiment.model_args if not (proxy and "model" in experiment.proxy) else {}
-        model_args = {**own, **(experiment.proxy.get("model_args", {}) if proxy else {})}
+        model_name, model_args, pipeline_args = model_spec(experiment, proxy)
         if proxy:
             model_args["num_classes"] = len({s.label for s in train_set.samples})
-        model_name = experiment.proxy.get("model", experiment.model) if proxy else experiment.model
-        pipeline_args = {**experiment.pipeline_args, **(experiment.proxy.get("pipeline_args", {}) if proxy else {})}
         ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
                       pipeline_args, dict(weights or {}))
         torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
