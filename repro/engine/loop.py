@@ -173,7 +173,8 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
                 scaler.scale(loss).backward()
                 if config.grad_clip:
                     scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                                   config.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
                 seen += len(labels)

@@ -9,7 +9,14 @@ from .config import TrainConfig
 
 
 def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum, dampening and weight decay (the 3D-CNN papers), or Adam (MAiVAR)."""
+    """SGD with momentum, dampening and weight decay (the 3D-CNN papers), or Adam (MAiVAR).
+
+    `parameters` may be param groups; a group's `lr_mult` scales the scheduled lr for it.
+    """
+    parameters = list(parameters)
+    for group in parameters:
+        if isinstance(group, dict) and "lr_mult" in group:
+            group.setdefault("lr", config.lr * group["lr_mult"])
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
@@ -42,9 +49,11 @@ class Schedule:
         return c.lr
 
     def start_epoch(self, epoch: int) -> None:
+        """Set each group's lr to the scheduled one times the group's `lr_mult` (default 1): pretrained
+        layers fine-tuned at a fraction of the rate keep that fraction (PyTorch-MFNet's lr_mult)."""
         if self.plateau is None:
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(epoch)
+                group["lr"] = self.lr_at(epoch) * group.get("lr_mult", 1.0)
 
     def end_epoch(self, val_loss: float | None) -> None:
         if self.plateau is not None and val_loss is not None:
@@ -59,4 +68,6 @@ class Schedule:
 
     @property
     def lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+        """The scheduled lr (of a group without `lr_mult`)."""
+        group = self.optimizer.param_groups[0]
+        return float(group["lr"]) / group.get("lr_mult", 1.0)
