@@ -125,7 +125,8 @@ def _experiments(args: argparse.Namespace) -> int:
         found = load_experiments(paper)
         for e in found.experiments:
             rows.append({"experiment": e.name, "title": e.title, "cells": len(e.fills), "dataset": e.layout,
-                         "split": e.split, "train": e.train.protocol, "test": e.test.protocol, "model": e.model,
+                         "split": "+".join(map(str, e.splits)) if e.splits else e.split,
+                         "train": e.train.protocol, "test": e.test.protocol, "model": e.model,
                          "pipeline": e.pipeline, "metric": e.metric})
         missing = uncovered(found)
         if missing and not args.json:

@@ -48,6 +48,7 @@ class Experiment:
     pipeline_args: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     source: str = ""
+    splits: tuple[int, ...] = ()  # dataset.splits: run each and report the mean (UCF101 / HMDB51 splits 1-3)
 
     @property
     def name(self) -> str:
@@ -155,13 +156,20 @@ def _experiment(reader: _Reader, node: LocDict, name: str) -> Experiment:
     metric = reader.text(node, "metric", name, default="top1")
     if metric not in METRICS:
         raise reader.fail(node.line_of("metric"), f"{name}.metric", f"one of {', '.join(METRICS)}")
+    splits = data.get("splits", [])
+    if not isinstance(splits, list) or not all(isinstance(k, int) and not isinstance(k, bool) for k in splits):
+        raise reader.fail(data.line_of("splits"), f"{name}.dataset.splits", "a list of split numbers, e.g. [1, 2, 3]")
+    if splits and "split" in data and data["split"] not in splits:
+        raise reader.fail(data.line_of("split"), f"{name}.dataset.split",
+                          f"one of dataset.splits {splits}, or left out")
     proxy = node.get("proxy") or {}
     if not isinstance(proxy, dict):
         raise reader.fail(node.line_of("proxy"), f"{name}.proxy", "a mapping of proxy overrides")
     return Experiment(
         paper=paper.id, id=reader.text(node, "id", name), title=reader.text(node, "title", name),
         fills=reader.cells(node.get("fills"), node.line_of("fills"), f"{name}.fills"), layout=layout,
-        split=int(data.get("split", 1)), train_subset=str(data.get("train", "train")),
+        split=int(data.get("split", splits[0] if splits else 1)), splits=tuple(splits),
+        train_subset=str(data.get("train", "train")),
         test_subset=str(data.get("test", "test")), model=reader.text(model, "name", f"{name}.model"),
         model_args=dict(model.get("args") or {}), pipeline=reader.text(node, "pipeline", name, default="classify"),
         train=stages["train"], test=stages["test"], config=config, metric=metric, proxy=dict(proxy),

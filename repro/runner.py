@@ -12,7 +12,7 @@ import importlib
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ class Context:
     model_name: str = ""  # the experiment's model, or its proxy's (`proxy: {model: ...}`)
     pipeline_args: dict[str, Any] = field(default_factory=dict)  # with `proxy: {pipeline_args: ...}` merged
     weights: dict[str, Path] = field(default_factory=dict)  # --weights NAME=PATH: checkpoints the user has
+    resume: bool = False  # --resume: pipelines that fit several stages resume each from its own folder
+    world: World | None = None  # the torchrun process group, for pipelines' own fits (None: one process)
+    show_progress: bool = True
 
     def load_weights(self, model, name: str = "pretrained", *, into: str = "", skip: tuple[str, ...] = ()):
         """Load the user's checkpoint `name` (if given) into `model`; the source's key rules come from
@@ -68,7 +71,7 @@ class Context:
 
     def run_dir_of(self, experiment_id: str) -> Path:
         """Where another experiment of the same paper keeps its run (for multi-stage pipelines)."""
-        return self.run_dir.parent / (experiment_id + ("-proxy" if self.proxy else ""))
+        return Path(self.out_dir) / "runs" / self.experiment.paper / (experiment_id + ("-proxy" if self.proxy else ""))
 
 
 def classify(ctx: Context) -> tuple[Task, Any, Any]:
@@ -149,7 +152,13 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
                    resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
                    uri: str | None = None, epochs: int | None = None, show_progress: bool = True,
                    weights: dict[str, Path] | None = None) -> dict:
-    """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run."""
+    """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run.
+
+    An experiment with `dataset.splits` (a full run, not a proxy, which has one synthetic split) is run once
+    per split, each in `<run folder>/split<k>` with its own checkpoint, and its record holds the mean of every
+    metric over the splits (the papers' "mean accuracy over three splits"), the per-split values and the
+    summed confusion matrix. With `--resume` a split that already finished is not run again.
+    """
     world: World = setup(device)
     try:
         dataset, train, test, config = effective(experiment, proxy)
@@ -157,27 +166,35 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
             config = config.replace(epochs=epochs)
         out_dir = Path(out_dir)
         run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
-        train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
-        model_name, model_args, pipeline_args = model_spec(experiment, proxy)
-        if proxy:
-            model_args["num_classes"] = len({s.label for s in train_set.samples})
-        ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
-                      pipeline_args, dict(weights or {}))
-        torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
-        task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
+        options = dict(data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
+                       show_progress=show_progress, weights=dict(weights or {}), world=world)
+        splits = () if proxy else experiment.splits
         log = RunLog(run_dir)
-        if world.main:
-            log.start({"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
-                       "config": config.as_dict(), "dataset": dataset, "train": train, "test": test,
-                       "model": {"name": model_name, "args": model_args}, "pipeline": experiment.pipeline,
-                       "pipeline_args": pipeline_args,
-                       "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), "world_size": world.size,
-                       "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}})
-        result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
-                                resume=resume, log=log.epoch if world.main else None, show_progress=show_progress)
-        final = {k: v for k, v in result.final.items()}
-        if not world.main:
-            return final
+        if len(splits) > 1:
+            finals, info = {}, None
+            for number in splits:
+                split_dir = run_dir / f"split{number}"
+                done = RunLog(split_dir).read("final.json") if resume else None
+                if done is not None and (RunLog(split_dir).read("run.json") or {}).get("status") == "finished":
+                    finals[number] = done
+                    continue
+                split_dataset = {**dataset, "split": number}
+                finals[number], info = _fit_one(replace(experiment, split=number), split_dataset, train, test, config,
+                                                split_dir, **options)
+                if world.main:
+                    RunLog(split_dir).finish(finals[number], {})
+            if not world.main:
+                return finals[splits[-1]]
+            final = _mean_over_splits(finals)
+            if info is None:  # every split was already finished: the record of the first tells what ran
+                info = {k: v for k, v in (RunLog(run_dir / f"split{splits[0]}").read("run.json") or {}).items()
+                        if k not in ("status", "pushed")}
+            log.start({**info, "dataset": {**dataset, "splits": list(splits)},
+                       "split_runs": {str(k): str(run_dir / f"split{k}") for k in splits}})
+        else:
+            final, info = _fit_one(experiment, dataset, train, test, config, run_dir, log=log, **options)
+            if not world.main:
+                return final
         cells = {key: final[experiment.metric] for key in experiment.fills}
         log.finish(final, cells)
         final["run_dir"] = str(run_dir)
@@ -191,3 +208,43 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         return final
     finally:
         teardown()
+
+
+def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig, run_dir: Path, *,
+             data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path, show_progress: bool,
+             weights: dict[str, Path], world: World, log: RunLog | None = None) -> tuple[dict, dict]:
+    """One training and evaluation of `experiment` on `dataset`'s split; (final metrics, run record)."""
+    train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
+    model_name, model_args, pipeline_args = model_spec(experiment, proxy)
+    if proxy:
+        model_args["num_classes"] = len({s.label for s in train_set.samples})
+    ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
+                  pipeline_args, weights, resume=resume, world=world, show_progress=show_progress)
+    torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
+    task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
+    log = log or RunLog(run_dir)
+    info = {"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
+            "config": config.as_dict(), "dataset": dataset, "train": train, "test": test,
+            "model": {"name": model_name, "args": model_args}, "pipeline": experiment.pipeline,
+            "pipeline_args": pipeline_args, "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "world_size": world.size, "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}}
+    if world.main:
+        log.start(info)
+    result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
+                            resume=resume, log=log.epoch if world.main else None, show_progress=show_progress)
+    return dict(result.final), info
+
+
+def _mean_over_splits(finals: dict[int, dict]) -> dict:
+    """The mean of each numeric metric over the splits, the per-split values, and the summed confusion."""
+    numeric = [k for k, v in next(iter(finals.values())).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    mean = {k: sum(float(f[k]) for f in finals.values()) / len(finals) for k in numeric
+            if all(k in f for f in finals.values())}
+    per_split = {f"split{n}_{k}": float(f[k]) for n, f in finals.items() for k in numeric if k in f}
+    confusions = [f["confusion"] for f in finals.values() if f.get("confusion") is not None]
+    summed = None
+    if len(confusions) == len(finals) and len({len(c) for c in confusions}) == 1:
+        summed = [[sum(c[i][j] for c in confusions) for j in range(len(confusions[0]))]
+                  for i in range(len(confusions[0]))]
+    return {**mean, **per_split, "splits": sorted(finals), "confusion": summed}

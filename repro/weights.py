@@ -29,6 +29,8 @@ class Source:
     renames: tuple[tuple[str, str], ...] = ()   # regex substitutions on checkpoint keys, in order
     by_order: bool = False
     description: str = ""
+    drop: tuple[str, ...] = ()  # checkpoint key prefixes (after renaming) never loaded, e.g. an ImageNet classifier
+    inflate: bool = False  # 2D kernels (O, I, kh, kw) become our 3D (O, I, t, kh, kw) ones (inflate_kernel)
 
 
 SOURCES: dict[str, Source] = {
@@ -37,6 +39,15 @@ SOURCES: dict[str, Source] = {
     "mars": Source(description="craston/MARS RGB/Flow/MARS_*.pth ResNeXt-101 (keys as our resnext3d_101)"),
     "3d-resnets": Source(description="kenshohara 3D-ResNets-PyTorch / Efficient-3DCNNs checkpoints"),
     "cadene": Source(by_order=True, description="Cadene pretrainedmodels inceptionresnetv2 / bninception"),
+    # torchvision resnet50 keys (conv1/bn1, layerN.i.conv1..3/bn1..3/downsample) onto our 1xkxk ResNet-50
+    # (stem, resN+1.i.reduce/middle/expand/shortcut); the 1000-class fc is dropped.
+    "torchvision-resnet-2d": Source(
+        renames=((r"^layer1\.", "res2."), (r"^layer2\.", "res3."), (r"^layer3\.", "res4."), (r"^layer4\.", "res5."),
+                 (r"^conv1\.", "stem.0."), (r"^bn1\.", "stem.1."), (r"\.conv1\.", ".reduce.0."),
+                 (r"\.bn1\.", ".reduce.1."), (r"\.conv2\.", ".middle.0."), (r"\.bn2\.", ".middle.1."),
+                 (r"\.conv3\.", ".expand.0."), (r"\.bn3\.", ".expand.1."), (r"\.downsample\.", ".shortcut.")),
+        drop=("fc.",), inflate=True,
+        description="torchvision ImageNet ResNet-50 (resnet50-*.pth), 2D kernels inflated to our 3D ones"),
 }
 
 _CONTAINERS = ("state_dict", "model", "model_state", "net", "weights")
@@ -105,6 +116,11 @@ def load_pretrained(model: nn.Module, path: Path, source: str = "native", *, int
     ours = target.state_dict()
     theirs = convert(read_state_dict(path), SOURCES[source])
     report = LoadReport(str(path))
+    if SOURCES[source].drop:
+        report.skipped += [k for k in theirs if k.startswith(SOURCES[source].drop)]
+        theirs = {k: v for k, v in theirs.items() if not k.startswith(SOURCES[source].drop)}
+    if SOURCES[source].inflate:
+        theirs = {k: inflate_kernel(v, ours[k].shape) if k in ours else v for k, v in theirs.items()}
     wanted = {k: v for k, v in ours.items() if not k.startswith(skip)}
     if SOURCES[source].by_order:
         theirs = _pair_by_order(theirs, ours, skip, report)
@@ -125,6 +141,16 @@ def load_pretrained(model: nn.Module, path: Path, source: str = "native", *, int
     target.load_state_dict(loadable, strict=False)
     report.loaded = sorted(loadable)
     return report
+
+
+def inflate_kernel(weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """A 2D kernel (O, I, kh, kw) as a 3D one of `shape` (O, I, t, kh, kw): repeated over t and divided by t,
+    so that a clip of identical frames gives the 2D network's response (I3D's inflation, Carreira and Zisserman
+    2017, Sec. 2.3); for t = 1 (KPSEM's 1xkxk R3D, Sec. 4.4) it is the kernel itself. Anything else is returned
+    unchanged, for the shape check to report."""
+    if weight.ndim != 4 or len(shape) != 5 or tuple(weight.shape) != (shape[0], shape[1], shape[3], shape[4]):
+        return weight
+    return weight.unsqueeze(2).repeat(1, 1, shape[2], 1, 1) / shape[2]
 
 
 def _pair_by_order(theirs: dict, ours: dict, skip: tuple[str, ...], report: LoadReport) -> dict:

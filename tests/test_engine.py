@@ -219,3 +219,43 @@ def test_run_starts_from_the_weights_given(toy, tree, tmp_path, capsys):
     assert shown["top1"] == direct["top1"] and shown["loss"] == pytest.approx(direct["loss"])
     assert main(["run", "toy/tiny", "--data-root", str(tree), "--weights", "pretrained"]) == 2
     assert "--weights takes NAME=PATH" in capsys.readouterr().err
+
+
+def test_an_experiment_over_splits_reports_their_mean_and_resumes_by_split(toy, tree, tmp_path, monkeypatch):
+    """dataset.splits: each split trained and tested in its own folder; the cells get the mean (UCF101's
+    "mean over three splits"); with --resume a finished split is not run again."""
+    yaml_text = EXPERIMENTS_YAML.format(batch=8).replace("split: 1,", "splits: [1, 2],")
+    (toy / "experiments.yaml").write_text(yaml_text)
+    assert find("toy/tiny", load_papers("toy")).splits == (1, 2)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = ["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri,
+               "--epochs", "1"]
+    assert main(command) == 0
+    run_dir = tmp_path / "runs" / "toy" / "tiny"
+    splits = [json.loads((run_dir / f"split{k}" / "final.json").read_text()) for k in (1, 2)]
+    records = [json.loads((run_dir / f"split{k}" / "run.json").read_text()) for k in (1, 2)]
+    assert [r["dataset"]["split"] for r in records] == [1, 2]
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["top1"] == pytest.approx((splits[0]["top1"] + splits[1]["top1"]) / 2)
+    assert final["split2_top1"] == splits[1]["top1"] and final["splits"] == [1, 2]
+    assert sum(map(sum, final["confusion"])) == splits[0]["videos"] + splits[1]["videos"]
+    cells, _ = load_all(load_papers("toy"), uri)
+    assert cells[("toy", ("1", "Ours", "Top-1"))].value == pytest.approx(final["top1"])
+
+    import repro.runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished split was trained again")
+
+    (run_dir / "split2" / "run.json").write_text(json.dumps({**records[1], "status": "running"}))
+    fitted = []
+    real_fit = repro.runner.fit
+    monkeypatch.setattr(repro.runner, "fit", lambda *a, **k: fitted.append(k["run_dir"]) or real_fit(*a, **k))
+    assert main([*command, "--resume"]) == 0
+    assert fitted == [run_dir / "split2"]  # split 1 had finished; split 2 had not
+    monkeypatch.setattr(repro.runner, "fit", no_training)
+    assert main([*command, "--resume"]) == 0
+    assert json.loads((run_dir / "final.json").read_text())["top1"] == pytest.approx(final["top1"])
+    (toy / "experiments.yaml").write_text(yaml_text.replace("splits: [1, 2],", "split: 3, splits: [1, 2],"))
+    with pytest.raises(DataError, match=r"dataset.split: one of dataset.splits \[1, 2\]"):
+        load_experiments(load_papers("toy")[0])

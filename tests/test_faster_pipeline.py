@@ -172,6 +172,63 @@ def test_missing_or_mismatched_stage1_runs_fail_clearly(stage1, tmp_path):
         P.average_scores(ctx)
 
 
+def test_finetune_runs_both_stages_from_the_kinetics_runs(stage1, tmp_path):
+    """Table 8: per split, each backbone fine-tuned from its Kinetics run with a new classifier (a fit of its
+    own, resumable), then FAST-GRU from the Kinetics aggregator with a new classifier on the frozen pair."""
+    backbones, _ = stage1
+    root = tmp_path / "ucf"
+    synthesize(root, layout="ucf101", frames=24, width=64, height=48)
+    from repro.data.layouts import get_layout
+
+    layout = get_layout("ucf101")
+    train = VideoDataset(layout.samples(root, 1, "train")[:8], make_protocol("train_jitter", clip_len=8, size=32))
+    test = VideoDataset(layout.samples(root, 1, "test")[:4], make_protocol("uniform_clips", clip_len=8, num_clips=2,
+                                                                           size=32))
+    experiment = find("faster/faster32-ucf101", load_papers("faster"))
+    experiment = dataclasses.replace(experiment, train=dataclasses.replace(
+        experiment.train, options={"clip_len": 8, "num_clips": 2, "size": 32}))
+    kinetics_aggregator = models.build("faster/fast_gru", num_classes=400, channels=128)
+    checkpoint.save_atomic({"model": {f"aggregator.{k}": v for k, v in kinetics_aggregator.state_dict().items()}},
+                           tmp_path / "runs" / "faster" / "fastgru-kinetics-proxy" / "checkpoint.pt")
+    args = {**experiment.pipeline_args, "expensive_from": "r2p1d50-l8", "cheap_from": "r2d26-l8",
+            "aggregator_from": "fastgru-kinetics",
+            "backbone_config": {"epochs": 0, "batch_size": 4, "optimizer": "sgd", "lr": 0.01, "workers": 0}}
+
+    run_dir = tmp_path / "runs" / "faster" / "t8-proxy" / "split2"
+
+    def context(resume: bool = False, **changes) -> Context:
+        model_args = {"num_classes": 5, "pattern": "1:1", "aggregator": "fast_gru"}
+        return Context(experiment, train, test, "cpu", tmp_path, run_dir, True, model_args, experiment.model,
+                       {**args, **changes}, resume=resume, show_progress=False)
+
+    task, train_set, test_set = P.finetune(context())
+    model = task.model
+    for role, source in (("expensive", "r2p1d50-l8"), ("cheap", "r2d26-l8")):
+        tuned, kinetics = getattr(model, role).state_dict(), backbones[source].state_dict()
+        assert tuned["fc.weight"].shape[0] == 5 and kinetics["fc.weight"].shape[0] == CLASSES
+        assert _same({k: v for k, v in tuned.items() if not k.startswith("fc.")},
+                     {k: v for k, v in kinetics.items() if not k.startswith("fc.")})  # 0 epochs: as loaded
+    aggregator = model.aggregator.state_dict()
+    assert aggregator["fc.weight"].shape[0] == 5
+    assert _same({k: v for k, v in aggregator.items() if not k.startswith("fc.")},
+                 {k: v for k, v in kinetics_aggregator.state_dict().items() if not k.startswith("fc.")})
+    assert {id(p) for p in task.parameters(model)} == {id(p) for p in model.aggregator.parameters()}
+    assert train_set.protocol.sample(48, np.random.default_rng(0)).shape == (2, 8) and test_set is test
+    one_epoch = {**args["backbone_config"], "epochs": 1}
+    trained = P.finetune(context(backbone_config=one_epoch))[0].model
+    assert not _same(trained.expensive.state_dict(), model.expensive.state_dict())  # fine-tuned one epoch
+    assert all((run_dir / f"stage1-{role}" / "checkpoint.pt").is_file() for role in ("expensive", "cheap"))
+    stamp = {role: (run_dir / f"stage1-{role}" / "checkpoint.pt").stat().st_mtime_ns for role in ("expensive", "cheap")}
+    resumed = P.finetune(context(resume=True, backbone_config=one_epoch))[0].model  # finished: loaded, not rerun
+    assert stamp == {role: (run_dir / f"stage1-{role}" / "checkpoint.pt").stat().st_mtime_ns for role in stamp}
+    assert _same(resumed.expensive.state_dict(), trained.expensive.state_dict())
+    assert _same(resumed.cheap.state_dict(), trained.cheap.state_dict())
+    with pytest.raises(FileNotFoundError, match="--weights aggregator=PATH"):
+        P.finetune(context(aggregator_from="fastgru-absent"))
+    with pytest.raises(ValueError, match="backbone_config.*warmup: a training setting"):
+        P.finetune(context(backbone_config={"warmup": 1}))
+
+
 def test_the_proxy_check_runs_end_to_end_and_is_logged(tmp_path, monkeypatch):
     """The whole path (synthetic files, loader, classify for both backbones, both FASTER pipelines, MLflow),
     shrunk to keep the test short (scale-1 synthetic tree, one epoch per run): this asserts the outcome's

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from papers.kpsem.pipeline import finetune, parameter_groups, restrict_classes, strided_forward
 from repro.engine.config import TrainConfig
+from repro.errors import WeightsError
 from repro.engine.optim import Schedule, make_optimizer
 from repro.experiments import find
 from repro.models import build
 from repro.papers import load_papers
 from repro.runner import Context
+from repro.weights import inflate_kernel
 
 SMALL_KPSEM = {"num_classes": 5, "num_frames": 16, "num_regions": 4, "num_sets": 2, "embed_dim": 8,
                "insert_after": "conv4"}
@@ -86,15 +89,82 @@ def test_full_runs_need_the_checkpoint_and_proxy_runs_start_from_scratch(paper, 
     assert task.parameters is None  # nothing pretrained: every layer trains at the full lr
 
 
-def test_unimplemented_options_say_so(paper, tmp_path):
-    path = tmp_path / "mfnet.pth"
-    torch.save(build("baselines/mfnet_3d", num_classes=400).state_dict(), path)
-    with pytest.warns(UserWarning, match="splits .* not implemented"):
-        finetune(_context(paper, "mfnet-ucf101", tmp_path, weights={"pretrained": path}))
-    with pytest.raises(NotImplementedError, match="inflate_2d"):
+def torchvision_resnet50_state(num_classes: int = 1000) -> dict[str, torch.Tensor]:
+    """Random tensors under torchvision's resnet50 key names and shapes (torchvision/models/resnet.py:
+    conv1/bn1, layer1-4 of Bottleneck blocks conv1-3/bn1-3 and downsample.0/1 on each first block, fc),
+    written out here so that the key mapping under test is checked against an independent listing."""
+    generator = torch.Generator().manual_seed(0)
+    state: dict[str, torch.Tensor] = {}
+
+    def conv(name, out_c, in_c, k):
+        state[f"{name}.weight"] = torch.randn(out_c, in_c, k, k, generator=generator)
+
+    def bn(name, c):
+        state.update({f"{name}.weight": torch.rand(c, generator=generator),
+                      f"{name}.bias": torch.randn(c, generator=generator),
+                      f"{name}.running_mean": torch.randn(c, generator=generator),
+                      f"{name}.running_var": torch.rand(c, generator=generator) + 0.5,
+                      f"{name}.num_batches_tracked": torch.tensor(7)})
+
+    conv("conv1", 64, 3, 7)
+    bn("bn1", 64)
+    in_c = 64
+    for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True), start=1):
+        for i in range(blocks):
+            name = f"layer{layer}.{i}"
+            conv(f"{name}.conv1", width, in_c, 1)
+            bn(f"{name}.bn1", width)
+            conv(f"{name}.conv2", width, width, 3)
+            bn(f"{name}.bn2", width)
+            conv(f"{name}.conv3", width * 4, width, 1)
+            bn(f"{name}.bn3", width * 4)
+            if i == 0:
+                conv(f"{name}.downsample.0", width * 4, in_c, 1)
+                bn(f"{name}.downsample.1", width * 4)
+            in_c = width * 4
+    state["fc.weight"], state["fc.bias"] = torch.randn(num_classes, 2048), torch.randn(num_classes)
+    return state
+
+
+def test_r3d_runs_start_from_torchvision_imagenet_resnet50_inflated(paper, tmp_path):
+    """Sec. 4.4: R3D's 1xkxk kernels "can be directly initialized from weights pretrained on ImageNet"."""
+    theirs = torchvision_resnet50_state()
+    assert len(theirs) == 320 and sum(v.numel() for k, v in theirs.items() if "running" not in k
+                                      and "num_batches" not in k) == 25_557_032  # torchvision's resnet50
+    path = tmp_path / "resnet50-0676ba61.pth"
+    torch.save(theirs, path)
+    task, _, _ = finetune(_context(paper, "r3d-hmdb51-s1", tmp_path, weights={"pretrained": path}))
+    ours = task.model.state_dict()
+    assert torch.equal(ours["stem.0.weight"], theirs["conv1.weight"].unsqueeze(2))
+    assert torch.equal(ours["res3.0.middle.0.weight"], theirs["layer2.0.conv2.weight"].unsqueeze(2))
+    assert torch.equal(ours["res5.0.shortcut.1.running_var"], theirs["layer4.0.downsample.1.running_var"])
+    assert torch.equal(ours["res4.5.expand.1.bias"], theirs["layer3.5.bn3.bias"])
+    assert ours["fc.weight"].shape == (5, 2048)  # new classifier; ImageNet's 1000-way fc dropped
+    assert task.parameters is not None  # pretrained layers at base_lr_mult
+    kpsem, _, _ = finetune(_context(paper, "r3d-kpsem-hmdb51-s1", tmp_path, weights={"pretrained": path},
+                                    model_args={"num_classes": 5, "num_frames": 16}))
+    assert torch.equal(kpsem.model.state_dict()["backbone.res2.1.reduce.0.weight"],
+                       theirs["layer1.1.conv1.weight"].unsqueeze(2))  # loaded into the backbone
+    del theirs["layer2.0.conv2.weight"]
+    torch.save(theirs, path)
+    with pytest.raises(WeightsError, match="1 missing from the checkpoint: res3.0.middle.0.weight"):
         finetune(_context(paper, "r3d-hmdb51-s1", tmp_path, weights={"pretrained": path}))
     with pytest.raises(ValueError, match="match no trainable parameter"):
         parameter_groups(build("baselines/mfnet_3d", num_classes=3), new_layers=("head.",), base_lr_mult=0.2)
+
+
+def test_inflating_a_2d_kernel_keeps_the_response_on_a_still_clip():
+    """I3D's inflation (Carreira and Zisserman 2017, Sec. 2.3): a clip of one repeated frame gives the 2D
+    response at every time step; t = 1 is the kernel itself."""
+    weight = torch.randn(4, 3, 3, 3)
+    image = torch.randn(1, 3, 9, 9)
+    still = image.unsqueeze(2).repeat(1, 1, 5, 1, 1)
+    inflated = inflate_kernel(weight, torch.Size((4, 3, 3, 3, 3)))
+    out3d = F.conv3d(still, inflated, padding=(1, 1, 1), stride=1)[:, :, 1:-1]  # time steps away from the padding
+    out2d = F.conv2d(image, weight, padding=1).unsqueeze(2).expand_as(out3d)
+    assert torch.allclose(out3d, out2d, atol=1e-5)
+    assert torch.equal(inflate_kernel(weight, torch.Size((4, 3, 1, 3, 3))), weight.unsqueeze(2))
+    assert inflate_kernel(weight, torch.Size((4, 3, 1, 5, 5))) is weight  # not a fit: left for the shape check
 
 
 def test_base_lr_mult_survives_the_schedule_and_a_resume(tmp_path):

@@ -10,9 +10,8 @@ Stage 1 is the suite's `classify` pipeline (Table 2 experiments); stage 2 is her
 - `average_scores` (Table 3 "Avg. pool"): nothing trained; each clip is scored by the classifier of the
   backbone that processed it and the softmax scores are averaged (Sec. 3.3, Sec. 5).
 
-Table 8's `finetune_splits` (fine-tuning on three UCF-101 / HMDB-51 splits and averaging) is not
-implemented: it needs several fits (two stages per split, three splits) inside one experiment, which a
-pipeline returning one (task, train set, test set) cannot express.
+- `finetune` (Table 8): both stages again on one UCF-101 / HMDB-51 split, from the Kinetics runs; the
+  runner repeats it for every split of `dataset.splits` and reports the mean.
 """
 from __future__ import annotations
 
@@ -31,7 +30,10 @@ from repro import models
 from repro.data import sampling
 from repro.data.dataset import VideoDataset
 from repro.engine import checkpoint
-from repro.engine.loop import Task
+from repro.engine.config import TrainConfig
+from repro.engine.distributed import SINGLE
+from repro.engine.loop import Task, fit
+from repro.weights import load_pretrained, read_state_dict
 from repro.engine.metrics import video_scores
 from repro.runner import Context, effective
 
@@ -155,12 +157,10 @@ def _declared(ctx: Context, experiment_id: str):
     return find(f"{ctx.experiment.paper}/{experiment_id}", load_papers(ctx.experiment.paper))
 
 
-def load_backbone(ctx: Context, experiment_id: str, role: str) -> nn.Module:
-    """The stage-1 backbone of experiment `experiment_id` with the weights of its run's checkpoint.
-
-    Built as that experiment declares it (its proxy model in proxy mode), which must be the model this
-    experiment names as `role` (expensive / cheap), so that a mismatch in experiments.yaml fails here.
-    """
+def backbone_spec(ctx: Context, experiment_id: str, role: str) -> tuple[str, dict[str, Any]]:
+    """(model name, args) of the stage-1 backbone experiment `experiment_id`, as it declares it (its proxy
+    model in proxy mode), which must be the model this experiment names as `role` (expensive / cheap), so
+    that a mismatch in experiments.yaml fails here."""
     declared = _declared(ctx, experiment_id)
     name = declared.proxy.get("model", declared.model) if ctx.proxy else declared.model
     args = {**declared.model_args, **(declared.proxy.get("model_args", {}) if ctx.proxy else {})}
@@ -170,11 +170,26 @@ def load_backbone(ctx: Context, experiment_id: str, role: str) -> nn.Module:
     if named is not None and named != name:
         raise ValueError(f"{ctx.experiment.name}: {role} model is {named!r} but {experiment_id} "
                          f"({'proxy ' if ctx.proxy else ''}run) trains {name!r}")
+    return name, args
+
+
+def stage1_checkpoint(ctx: Context, experiment_id: str, weights_name: str | None = None) -> Path:
+    """`--weights <weights_name>=PATH` when the user gave it, else the checkpoint of experiment_id's run."""
+    if weights_name and weights_name in ctx.weights:
+        return Path(ctx.weights[weights_name])
     path = Path(ctx.run_dir_of(experiment_id)) / "checkpoint.pt"
     if not path.is_file():
+        hint = f", or pass --weights {weights_name}=PATH" if weights_name else ""
         raise FileNotFoundError(f"{ctx.experiment.name} needs the stage-1 checkpoint {path}: run "
                                 f"`repro run {ctx.experiment.paper}/{experiment_id}{' --proxy' if ctx.proxy else ''}` "
-                                "first (same --out)")
+                                f"first (same --out){hint}")
+    return path
+
+
+def load_backbone(ctx: Context, experiment_id: str, role: str) -> nn.Module:
+    """The stage-1 backbone of experiment `experiment_id` (backbone_spec) with its run's checkpoint."""
+    name, args = backbone_spec(ctx, experiment_id, role)
+    path = stage1_checkpoint(ctx, experiment_id)
     backbone = models.build(name, **args)
     backbone.load_state_dict(checkpoint.load(path)["model"])
     return backbone
@@ -279,3 +294,59 @@ def average_scores(ctx: Context) -> tuple[Task, Any, Any]:
     task = Task(model, forward=clip_scores_forward, loss=mean_softmax_loss,
                 parameters=_aggregator_parameters)  # the optimiser needs parameters; no batch ever steps it
     return task, empty, ctx.test_set
+
+
+def _stage_config(ctx: Context, values: dict[str, Any], what: str) -> TrainConfig:
+    """The experiment's config (seed, workers, amp ...) with a stage's own settings from pipeline_args."""
+    _, _, _, config = effective(ctx.experiment, ctx.proxy)
+    return TrainConfig.from_mapping({**config.as_dict(), **values}, f"{ctx.experiment.name}: pipeline_args {what}")
+
+
+def finetune(ctx: Context) -> tuple[Task, Any, Any]:
+    """Table 8 (Sec. 4 "Datasets", Sec. 5): FASTER32 pre-trained on Kinetics, fine-tuned on one split of
+    UCF-101 or HMDB-51 in FASTER's two stages (experiments.yaml faster32-* notes give the reading). The
+    runner runs every split of `dataset.splits` in its own folder and reports the mean.
+
+    1. Each backbone (pipeline_args expensive_from, cheap_from: the Kinetics stage-1 experiments, or
+       `--weights expensive=PATH` / `cheap=PATH`) starts from its Kinetics checkpoint with a new classifier
+       for this dataset (`new_layers`, default fc) and is fine-tuned alone on single clips (the training
+       protocol) with pipeline_args backbone_config; tested on the experiment's test protocol (clip softmax
+       averaged). Each is a fit of its own in `<run folder>/stage1-<role>`, resumed with `--resume`.
+    2. Both frozen, the aggregator starts from the Kinetics FASTER's (aggregator_from, or `--weights
+       aggregator=PATH`) with a new classifier, and is trained over N clips as `train_aggregator` does; this
+       is the fit the runner runs, so its result is the split's.
+    """
+    args = ctx.pipeline_args
+    for key in ("expensive_from", "cheap_from", "aggregator_from", "backbone_config"):
+        if key not in args:
+            raise ValueError(f"{ctx.experiment.name}: pipeline_args needs {key}")
+    aggregator_name, pattern = _aggregator_and_pattern(ctx)
+    expensive_clips(1, pattern)
+    new_layers = tuple(f"{str(p).rstrip('.')}." for p in args.get("new_layers", ("fc",)))
+    num_classes = int(ctx.model_args.get("num_classes", 400))
+    config = _stage_config(ctx, dict(args["backbone_config"]), "backbone_config")
+    world = ctx.world or SINGLE
+    backbones = {}
+    for role in (EXPENSIVE, CHEAP):
+        source = str(args[f"{role}_from"])
+        name, model_args = backbone_spec(ctx, source, role)
+        backbone = models.build(name, **{**model_args, "num_classes": num_classes})
+        load_pretrained(backbone, stage1_checkpoint(ctx, source, role), skip=new_layers)
+        fit(Task(backbone), ctx.train_set, ctx.test_set, config, run_dir=Path(ctx.run_dir) / f"stage1-{role}",
+            device=ctx.device, world=world, resume=ctx.resume, show_progress=ctx.show_progress)
+        backbones[role] = backbone.cpu()
+    channels = feature_channels(backbones[EXPENSIVE])
+    aggregator = AGGREGATORS[aggregator_name](num_classes=num_classes, channels=channels)
+    kinetics = read_state_dict(stage1_checkpoint(ctx, str(args["aggregator_from"]), "aggregator"))
+    if any(k.startswith("aggregator.") for k in kinetics):  # a whole FASTER's state (faster/faster, stage 2)
+        kinetics = {k.removeprefix("aggregator."): v for k, v in kinetics.items() if k.startswith("aggregator.")}
+    load_state = {k: v for k, v in kinetics.items() if not k.startswith(new_layers)}
+    missing, unexpected = aggregator.load_state_dict(load_state, strict=False)
+    missing = [k for k in missing if not k.startswith(new_layers)]
+    if missing or unexpected:
+        raise ValueError(f"{ctx.experiment.name}: the Kinetics aggregator ({args['aggregator_from']}) does not fit "
+                         f"{aggregator_name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model = StagedFaster(backbones[EXPENSIVE], backbones[CHEAP], aggregator, pattern, frozen=True)
+    options = _stage_options(ctx)
+    train_set = clips_dataset(ctx.train_set, int(options["num_clips"]), int(options["clip_len"]))
+    return Task(model, forward=aggregate_forward, parameters=_aggregator_parameters), train_set, ctx.test_set

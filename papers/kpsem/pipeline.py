@@ -9,7 +9,6 @@ a pretrained checkpoint, as the paper says it follows PyTorch-MFNet ("Following 
   prefixes that are new for this dataset and are not loaded), `base_lr_mult` (learning-rate factor of
   the pretrained layers) and `frame_interval` (take every k-th frame of the sampled window).
 - `classes` (proxy only): keep only these classes of the (synthetic) dataset, relabelled in this order.
-- `splits` and `inflate_2d` are not implemented yet (see `finetune`).
 
 The learning-rate multiplier: PyTorch-MFNet's train_model.py puts every pretrained parameter in a group
 with `lr_mult` 0.2 and the new classifier in one with `lr_mult` 1.0, and train/model.py's
@@ -19,7 +18,6 @@ with `lr_mult` 0.2 and the new classifier in one with `lr_mult` 1.0, and train/m
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from functools import partial
 from typing import Any
 
@@ -86,9 +84,12 @@ def finetune(ctx: Context) -> tuple[Task, Any, Any]:
       full lr (PyTorch-MFNet train_model.py, fine_tune: 0.2 / 1.0); from scratch every layer is new and
       trains at the full lr.
     - Frames: every `frame_interval`-th frame of the sampled clip (see strided_forward).
-    - Not implemented yet: `splits` (the mean over UCF101/HMDB51 splits 1-3, Sec. 4.1): only the
-      experiment's `dataset.split` is run, and a warning says so; `inflate_2d` (ImageNet ResNet-50 2D
-      kernels into R3D's 1xkxk ones, Sec. 4.4): such a checkpoint is refused with an error.
+    - `inflate_2d` (R3D, R3D-KPSEM; Sec. 4.4 "can be directly initialized from weights pretrained on
+      ImageNet"): the checkpoint is torchvision's ImageNet ResNet-50, its keys renamed to ours, its 2D
+      kernels inflated to 1xkxk and its 1000-class fc dropped (repro.weights source torchvision-resnet-2d,
+      the default `pretrained_source` here).
+    - The mean over UCF101/HMDB51 splits 1-3 (Sec. 4.1) is the runner's (`dataset.splits`): this pipeline
+      builds one split's run.
     """
     args = ctx.pipeline_args
     train_set, test_set = ctx.train_set, ctx.test_set
@@ -96,15 +97,10 @@ def finetune(ctx: Context) -> tuple[Task, Any, Any]:
         classes = [str(c) for c in args["classes"]]
         train_set, test_set = restrict_classes(train_set, classes), restrict_classes(test_set, classes)
         ctx.model_args["num_classes"] = len(classes)  # in place: the run record shows the model as built
-    splits = list(args.get("splits") or [])
-    if len(splits) > 1:
-        warnings.warn(f"{ctx.experiment.name}: pipeline_args splits {splits} (mean over splits) is not implemented "
-                      f"yet; this run trains and tests split {ctx.experiment.split} only", stacklevel=2)
     model = ctx.build_model()
     new_layers = tuple(f"{str(p).rstrip('.')}." for p in args.get("new_layers", ("classifier",)))
-    if args.get("inflate_2d") and "pretrained" in ctx.weights:
-        raise NotImplementedError(f"{ctx.experiment.name}: inflating 2D ImageNet weights into 1xkxk kernels "
-                                  "(pipeline_args inflate_2d) is not implemented yet")
+    if args.get("inflate_2d"):
+        args.setdefault("pretrained_source", "torchvision-resnet-2d")  # recorded in the run's pipeline_args
     report = ctx.load_weights(model, "pretrained", into=str(args.get("pretrained_into") or ""), skip=new_layers)
     if report is None and not ctx.proxy:
         raise ValueError(f"{ctx.experiment.name} fine-tunes pretrained weights: pass --weights pretrained=PATH "
