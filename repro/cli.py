@@ -110,10 +110,12 @@ def _reproduce(args: argparse.Namespace) -> int:
         from .console import print_costs
 
         print_costs(_measure_costs(papers, args))
-    if not args.no_proxy:
+    code = 0
+    if args.data_root:
+        code = _full_runs(papers, args)  # the full protocol on the user's data, instead of the proxy checks
+    elif not args.no_proxy:
         _run_proxies(papers, args)
-    # Proxy and full training runs join here through MLflow as later issues add them.
-    return _render(load_papers(), args)  # the index always covers every paper
+    return _render(load_papers(), args) or code  # the index always covers every paper
 
 
 def _experiments(args: argparse.Namespace) -> int:
@@ -145,6 +147,42 @@ def _experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> dict[str, Path] | None:
+    """--weights NAME=PATH options as a mapping; None (after saying why) when one is malformed."""
+    weights = {}
+    for given in args.weights or []:
+        name, sep, path = given.partition("=")
+        if not sep or not name or not path:
+            print(f"error: --weights takes NAME=PATH (e.g. pretrained=/ckpt/MFNet.pth), got {given!r}", file=sys.stderr)
+            return None
+        weights[name] = Path(path)
+    return weights
+
+
+def _full_runs(papers: list, args: argparse.Namespace) -> int:
+    """Every experiment of each paper on the user's data (repro.full_runs); 1 when a run failed."""
+    from .console import print_rows
+    from .experiments import load_experiments
+    from .full_runs import FAILED, parse_data_roots, run_all
+
+    weights = _weights(args)
+    if weights is None:
+        return 2
+    try:
+        roots = parse_data_roots(args.data_root)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = []
+    for paper in papers:
+        outcomes = run_all(load_experiments(paper).experiments, roots, out_dir=Path(args.out_runs or "."),
+                           resume=args.resume, only=set(args.experiment) if args.experiment else None,
+                           device=args.device, uri=args.tracking_uri, weights=weights)
+        rows += [{"experiment": o.experiment.name, "status": o.status, "detail": o.detail} for o in outcomes]
+    print_rows(rows, "full runs (runs/<paper>/<experiment>; rerun with --resume to continue)")
+    return 1 if any(r["status"] == FAILED for r in rows) else 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from .experiments import find
     from .papers import load_papers
@@ -155,16 +193,13 @@ def _run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    weights = {}
-    for given in args.weights or []:
-        name, sep, path = given.partition("=")
-        if not sep or not name or not path:
-            print(f"error: --weights takes NAME=PATH (e.g. pretrained=/ckpt/MFNet.pth), got {given!r}", file=sys.stderr)
-            return 2
-        weights[name] = Path(path)
+    weights = _weights(args)
+    if weights is None:
+        return 2
     final = run_experiment(experiment, data_root=Path(args.data_root) if args.data_root else None,
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
-                           uri=args.tracking_uri, epochs=args.epochs, weights=weights)
+                           uri=args.tracking_uri, epochs=args.epochs, weights=weights,
+                           flow_root=Path(args.flow_root) if args.flow_root else None)
     shown = {k: v for k, v in final.items() if k != "confusion"}
     print(json.dumps(shown, indent=1))
     return 0
@@ -174,7 +209,8 @@ def _run_proxies(papers: list, args: argparse.Namespace) -> None:
     from .proxy import outcome_json, run_checks
 
     for paper in papers:
-        for check, outcome, seconds in run_checks(paper, Path(getattr(args, "out_runs", args.out)), args.tracking_uri,
+        out = getattr(args, "out_runs", None) or ("proxy-runs" if hasattr(args, "out_runs") else args.out)
+        for check, outcome, seconds in run_checks(paper, Path(out), args.tracking_uri,
                                                   only=getattr(args, "check", None)):
             word = "held" if outcome.held else "did NOT hold"
             print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s): {outcome.summary}")
@@ -239,9 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "reproduce":
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-proxy", action="store_true", help="skip the proxy checks on synthetic data")
-            p.add_argument("--runs", default="proxy-runs", dest="out_runs",
-                           help="where proxy runs and their synthetic data go (default: proxy-runs/)")
+            p.add_argument("--runs", default=None, dest="out_runs",
+                           help="where runs go (default: proxy-runs/ for the proxy checks, . with --data-root)")
             p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
+            p.add_argument("--data-root", action="append", metavar="[LAYOUT=]DIR",
+                           help="run the paper's full protocol on this data instead of the proxy checks: every "
+                                "experiment, in dependency order; repeat as LAYOUT=DIR for papers with several "
+                                "datasets (layouts: repro data check --help)")
+            p.add_argument("--device", default="cpu", help="with --data-root: cpu, cuda or cuda:N")
+            p.add_argument("--resume", action="store_true", help="with --data-root: keep finished runs, continue "
+                                                                 "interrupted ones")
+            p.add_argument("--experiment", action="append", metavar="ID",
+                           help="with --data-root: only these experiments of the paper (repeatable)")
+            p.add_argument("--weights", action="append", metavar="NAME=PATH",
+                           help="with --data-root: checkpoints the experiments load (see repro run)")
         p.set_defaults(run=run)
 
     p = sub.add_parser("experiments", help="list the experiments behind every accuracy cell")
@@ -257,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy", action="store_true", help="shrunk, on a synthetic dataset: a CPU check, not a result")
     p.add_argument("--out", default=".", help="where runs/ (and synth/ for --proxy) go (default: here)")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--flow-root", metavar="DIR", help="optical flow already extracted (x_/y_ JPEG folders as "
+                   "`repro data flow` writes them) for pipelines that read flow; missing videos are extracted there")
     p.add_argument("--weights", action="append", metavar="NAME=PATH",
                    help="a checkpoint you have, e.g. pretrained=/ckpt/MFNet3D_Kinetics-400_72.8.pth (repeatable; "
                         "the experiment's pipeline_args say which names it uses)")

@@ -55,6 +55,7 @@ class Context:
     resume: bool = False  # --resume: pipelines that fit several stages resume each from its own folder
     world: World | None = None  # the torchrun process group, for pipelines' own fits (None: one process)
     show_progress: bool = True
+    flow_root: Path | None = None  # --flow-root: optical flow the user extracted already (repro data flow layout)
 
     def load_weights(self, model, name: str = "pretrained", *, into: str = "", skip: tuple[str, ...] = ()):
         """Load the user's checkpoint `name` (if given) into `model`; the source's key rules come from
@@ -151,7 +152,7 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
 def run_experiment(experiment: Experiment, *, data_root: Path | None = None, device: str = "cpu",
                    resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
                    uri: str | None = None, epochs: int | None = None, show_progress: bool = True,
-                   weights: dict[str, Path] | None = None) -> dict:
+                   weights: dict[str, Path] | None = None, flow_root: Path | None = None) -> dict:
     """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run.
 
     An experiment with `dataset.splits` (a full run, not a proxy, which has one synthetic split) is run once
@@ -167,7 +168,7 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
         out_dir = Path(out_dir)
         run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
         options = dict(data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
-                       show_progress=show_progress, weights=dict(weights or {}), world=world)
+                       show_progress=show_progress, weights=dict(weights or {}), world=world, flow_root=flow_root)
         splits = () if proxy else experiment.splits
         log = RunLog(run_dir)
         if len(splits) > 1:
@@ -212,14 +213,16 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
 
 def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig, run_dir: Path, *,
              data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path, show_progress: bool,
-             weights: dict[str, Path], world: World, log: RunLog | None = None) -> tuple[dict, dict]:
+             weights: dict[str, Path], world: World, flow_root: Path | None = None,
+             log: RunLog | None = None) -> tuple[dict, dict]:
     """One training and evaluation of `experiment` on `dataset`'s split; (final metrics, run record)."""
     train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
     model_name, model_args, pipeline_args = model_spec(experiment, proxy)
     if proxy:
         model_args["num_classes"] = len({s.label for s in train_set.samples})
     ctx = Context(experiment, train_set, test_set, device, out_dir, run_dir, proxy, model_args, model_name,
-                  pipeline_args, weights, resume=resume, world=world, show_progress=show_progress)
+                  pipeline_args, weights, resume=resume, world=world, show_progress=show_progress,
+                  flow_root=flow_root)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
     task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
     log = log or RunLog(run_dir)

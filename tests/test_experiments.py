@@ -10,6 +10,8 @@ from repro.models import builder
 from repro.papers import load_papers
 
 PAPERS = load_papers()
+# pipeline_args naming the experiment whose checkpoint a pipeline loads (maivar's init_from names a module)
+STAGE_KEYS = {"expensive_from", "cheap_from", "aggregator_from", "backbone_from", "ds_from"}
 
 
 @pytest.mark.parametrize("paper", PAPERS, ids=lambda p: p.id)
@@ -32,3 +34,18 @@ def test_every_experiment_names_a_real_model_and_protocols(paper):
         assert not unknown, f"{experiment.name}: {experiment.model} takes no {sorted(unknown)}"
         for stage in (experiment.train, experiment.test):
             make_protocol(stage.protocol, **stage.options)
+
+
+@pytest.mark.parametrize("paper", PAPERS, ids=lambda p: p.id)
+def test_every_experiment_has_its_pipeline_and_runnable_dependencies(paper):
+    from repro.full_runs import dependencies, ordered
+    from repro.runner import resolve_pipeline
+
+    experiments = load_experiments(paper).experiments
+    ids = {e.id for e in experiments}
+    for experiment in experiments:
+        assert callable(resolve_pipeline(experiment.pipeline)), experiment.name
+        for key, value in experiment.pipeline_args.items():
+            if key in STAGE_KEYS:  # a stage this one loads: it must be an experiment of the paper
+                assert value in dependencies(experiment, ids), f"{experiment.name}: {key}: {value} is no experiment"
+    assert len(ordered(experiments)) == len(experiments)  # no cycle

@@ -28,10 +28,10 @@ class TimedDataset(VideoDataset):
 
     decode_seconds = 0.0
 
-    def _decode(self, index, rng):
+    def decode(self, index, rng):
         start = time.perf_counter()
         try:
-            return super()._decode(index, rng)
+            return super().decode(index, rng)
         finally:
             self.decode_seconds += time.perf_counter() - start
 
@@ -39,7 +39,7 @@ class TimedDataset(VideoDataset):
 class PyAVSequential(TimedDataset):
     """The baseline: PyAV decodes every frame from the first up to the last one the clip needs."""
 
-    def _decode(self, index, rng):
+    def decode(self, index, rng):
         start = time.perf_counter()
         try:
             count = None  # the header's count first; containers may over-report it (152 for 150 here)

@@ -113,6 +113,17 @@ def test_flow_store_clamps_the_last_frame_to_the_last_pair(tree, store):
 
 # --- taps and the loss --------------------------------------------------------------------------------------
 
+def test_flow_root_reads_flow_extracted_already(tree, store, tmp_path):
+    """`repro run --flow-root DIR`: the user's flow (repro data flow layout) is used, nothing is extracted."""
+    ctx = _context(tmp_path, tree, "ds-ucf101-16f")
+    ctx = dataclasses.replace(ctx, flow_root=store.root)
+    samples = _samples(tree, "train")
+    before = sorted(p.relative_to(store.root) for p in store.root.rglob("*"))
+    found = mp.flow_store(ctx, samples, {"method": "dis"})
+    assert found.root == store.root and sorted(p.relative_to(store.root) for p in store.root.rglob("*")) == before
+    assert not (tmp_path / "flow").exists()
+
+
 def test_taps_are_the_features_the_losses_read():
     torch.manual_seed(0)
     model = dual_action_stream(num_classes=5).eval()

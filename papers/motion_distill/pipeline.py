@@ -98,15 +98,16 @@ class FlowStore:
 def flow_store(ctx: Context, samples: Sequence[Sample], settings: dict[str, Any] | None = None) -> FlowStore:
     """The FlowStore of pipeline_args `flow` ({method, short_side, root, workers}).
 
-    Without `root` the flow lives in `<out>/flow/<layout>-<method>-<short side>[-<synthetic data digest>]` and
-    is extracted there on first use. The video root is the common folder of the dataset's videos (the
+    `root` (or `repro run --flow-root DIR`) names flow extracted already. Without it the flow lives in
+    `<out>/flow/<layout>-<method>-<short side>[-<synthetic data digest>]`; missing videos are extracted on first
+    use. The video root is the common folder of the dataset's videos (the
     layout's video folder, as `repro data flow` names it, whenever the videos span more than one class).
     """
     settings = dict(settings if settings is not None else ctx.pipeline_args.get("flow") or {})
     method, short_side = str(settings.get("method", "tvl1")), settings.get("short_side")
     video_root = Path(os.path.commonpath([str(Path(s.path).parent) for s in samples]))
-    if settings.get("root"):
-        root = Path(settings["root"])
+    if settings.get("root") or ctx.flow_root:
+        root = Path(settings.get("root") or ctx.flow_root)
     else:
         dataset, _, _, _ = effective(ctx.experiment, ctx.proxy)
         tag = f"{dataset['layout']}-{method}-{short_side or 'native'}"
@@ -168,7 +169,7 @@ class RGBFlowDataset(torch.utils.data.Dataset):
 
         sample, rng = self.base.samples[index], self._reader.rng(index)
         try:
-            frames, inverse = self._reader._decode(index, rng)
+            frames, inverse = self._reader.decode(index, rng)
             indices = self._sampler.last
             flow = self.flow.read(sample, indices.ravel())
         except UnreadableVideo as exc:

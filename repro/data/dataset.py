@@ -76,8 +76,9 @@ class VideoDataset(torch.utils.data.Dataset):
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index, zlib.crc32(self.protocol.name.encode())])
 
-    def _decode(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(frames at the unique indices, the protocol's indices into those frames)."""
+    def decode(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Sample `index`'s frames as its protocol draws them with `rng`: (the frames at the unique indices drawn, in
+        order, and for each drawn index its position among them). Raises UnreadableVideo."""
         path = self.samples[index].path
         if self.frames:
             indices = self.protocol.sample(frame_folder_length(path, self.frame_template), rng)
@@ -106,7 +107,7 @@ class VideoDataset(torch.utils.data.Dataset):
         sample = self.samples[index]
         rng = self.rng(index)
         try:
-            frames, indices = self._decode(index, rng)
+            frames, indices = self.decode(index, rng)
         except UnreadableVideo as exc:
             return Skipped(exc.path, exc.reason, index)
         label = -1 if sample.label is None else sample.label
