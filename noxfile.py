@@ -63,13 +63,17 @@ def report(session: nox.Session) -> None:
     session.run("repro", "report", *session.posargs)
 
 
+BENCH_JSON = "results/benchmarks.json"
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark over the models, saved under results/, then the report."""
+    """Latency of every model at its paper's input size (pytest-benchmark), saved as results/benchmarks.json,
+    then the report with its performance sections. Arguments after -- go to pytest (e.g. -k faster)."""
     install(session, "[dev]")
     os.makedirs("results", exist_ok=True)
-    session.run("pytest", "--benchmark-only", "--benchmark-json=results/benchmarks.json", *session.posargs)
-    session.run("repro", "report")
+    session.run("pytest", "--benchmark-only", f"--benchmark-json={BENCH_JSON}", *session.posargs)
+    session.run("repro", "report", "--benchmarks", BENCH_JSON)
 
 
 @nox.session

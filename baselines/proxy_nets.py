@@ -44,7 +44,7 @@ class SmallVideoNet(nn.Module):
         return self.fc(self.features(x))
 
 
-@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 8))
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 8), reference_input=(1, 3, 8, 64, 64))
 def small3d(num_classes: int = 8, in_channels: int = 3, width: int = 16) -> SmallVideoNet:
     """Proxy-only 3D CNN: four 3x3x3 conv-BN-ReLU stages (widths w, 2w, 4w, 8w), average pooling, fc.
 
@@ -54,7 +54,7 @@ def small3d(num_classes: int = 8, in_channels: int = 3, width: int = 16) -> Smal
     return SmallVideoNet(num_classes, in_channels, width, temporal=True)
 
 
-@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 8))
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 8), reference_input=(1, 3, 8, 64, 64))
 def small2d(num_classes: int = 8, in_channels: int = 3, width: int = 16) -> SmallVideoNet:
     """Proxy-only frame-wise CNN: `small3d` with 1x3x3 kernels and no temporal stride, so it cannot see
     motion until the final average over time (the cheap model in FASTER-style proxies).

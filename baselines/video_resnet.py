@@ -106,19 +106,19 @@ class VideoResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400))
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400), reference_input=(1, 3, 16, 112, 112))
 def r3d_18(num_classes: int = 400) -> VideoResNet:
     """R3D-18 (Tran et al. 2018): 3x3x3 convs throughout. Input (N, 3, 16, 112, 112)."""
     return VideoResNet([conv3d_simple] * 4, [2, 2, 2, 2], basic_stem(), num_classes)
 
 
-@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400))
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400), reference_input=(1, 3, 16, 112, 112))
 def mc3_18(num_classes: int = 400) -> VideoResNet:
     """MC3-18: 3D convs in layer1, 2D (1x3x3) convs after. Input (N, 3, 16, 112, 112)."""
     return VideoResNet([conv3d_simple] + [conv3d_no_temporal] * 3, [2, 2, 2, 2], basic_stem(), num_classes)
 
 
-@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400))
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400), reference_input=(1, 3, 16, 112, 112))
 def r2plus1d_18(num_classes: int = 400) -> VideoResNet:
     """R(2+1)D-18: every 3x3x3 conv factorised into 1x3x3 then 3x1x1. Input (N, 3, 16, 112, 112)."""
     return VideoResNet([conv2plus1d] * 4, [2, 2, 2, 2], r2plus1d_stem(), num_classes)

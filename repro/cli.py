@@ -81,8 +81,16 @@ def _render(papers: list, args: argparse.Namespace) -> int:
 
     from .proxy import load_outcomes
 
+    from .benchresults import DEFAULT_PATH, load_default
+
     outcomes = {p.id: load_outcomes(p, args.tracking_uri) for p in papers}
-    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes)
+    benchmarks = load_default(args.benchmarks)
+    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes,
+                     benchmarks=benchmarks)
+    if benchmarks:
+        print(f"benchmarks: {len(benchmarks.rows)} rows from {', '.join(benchmarks.sources)}")
+    else:
+        print(f"benchmarks: none ({DEFAULT_PATH} is written by `nox -s bench`)")
     print(f"report: {written[0].resolve()}")
     return 0
 
@@ -272,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="reports", help="output folder (default: reports/)")
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                                               "or sqlite:///mlflow.db)")
+        p.add_argument("--benchmarks", action="append", metavar="FILE",
+                       help="a pytest --benchmark-json file for the performance sections (repeatable, e.g. a CPU and "
+                            "a GPU run; default: results/benchmarks.json when it exists)")
         if name == "reproduce":
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-proxy", action="store_true", help="skip the proxy checks on synthetic data")

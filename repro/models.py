@@ -19,6 +19,7 @@ Builder = Callable[..., nn.Module]
 Shape = tuple[int, ...]
 _REGISTRY: dict[str, Builder] = {}
 _EXAMPLES: dict[str, tuple[tuple[Shape, ...], Shape]] = {}
+_REFERENCE_INPUTS: dict[str, tuple[Shape, ...]] = {}
 _discovered = False
 
 
@@ -29,13 +30,21 @@ def _prefix(module: str) -> str:
     return parts[0]
 
 
+def _shapes(shapes: Shape | tuple[Shape, ...]) -> tuple[Shape, ...]:
+    shapes = shapes if isinstance(shapes[0], tuple) else (shapes,)
+    return tuple(tuple(s) for s in shapes)
+
+
 def register(builder: Builder | None = None, *, example_input: Shape | tuple[Shape, ...] | None = None,
-             example_output: Shape | None = None):
+             example_output: Shape | None = None, reference_input: Shape | tuple[Shape, ...] | None = None):
     """Register `builder` under `<baselines|paper id>/<function name>`.
 
     Use bare (`@register`) or with a small example: `@register(example_input=(1, 3, 8, 32, 32),
     example_output=(1, 400))`. The example is a shape the default model accepts and is cheap on CPU; the
     tests run every model on it. A model taking several tensors gives a tuple of shapes.
+
+    `reference_input` is the size a model is benchmarked at when no paper's `runtime.yaml` benchmarks it:
+    the size its architecture was published at, or for a proxy-only model the synthetic data's size.
     """
     def add(fn: Builder) -> Builder:
         name = f"{_prefix(fn.__module__)}/{fn.__name__}"
@@ -43,8 +52,9 @@ def register(builder: Builder | None = None, *, example_input: Shape | tuple[Sha
             raise ValueError(f"model {name!r} is registered twice ({fn.__module__})")
         _REGISTRY[name] = fn
         if example_input is not None:
-            shapes = example_input if isinstance(example_input[0], tuple) else (example_input,)
-            _EXAMPLES[name] = (tuple(tuple(s) for s in shapes), tuple(example_output or ()))
+            _EXAMPLES[name] = (_shapes(example_input), tuple(example_output or ()))
+        if reference_input is not None:
+            _REFERENCE_INPUTS[name] = _shapes(reference_input)
         return fn
 
     return add(builder) if builder is not None else add
@@ -74,6 +84,12 @@ def example(name: str) -> tuple[tuple[Shape, ...], Shape] | None:
     """(input shapes, output shape) of the small example registered with `name`, if any."""
     builder(name)
     return _EXAMPLES.get(name)
+
+
+def reference_input(name: str) -> tuple[Shape, ...] | None:
+    """The input shapes registered with `name` for benchmarks outside any paper, if any."""
+    builder(name)
+    return _REFERENCE_INPUTS.get(name)
 
 
 def builder(name: str) -> Builder:

@@ -16,10 +16,12 @@ import jinja2
 from . import __version__
 from .atomic import write_text_atomic
 from .audit import OP_WORDS, Finding, audit_paper, check, ordered, published_lookup
+from .benchresults import BenchRun, Performance, index_performance, paper_performance
 from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from .errors import ExpressionError
 from .expr import Interval
 from .papers import CellKey, Paper, Table
+from .runtime import FAILS, HOLDS, load_runtime, time_cells
 from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
@@ -36,6 +38,7 @@ class PaperView:
     extras: list[tuple[ExtraCost, Measurement | None]] = field(default_factory=list)
     measured_findings: list[Finding] = field(default_factory=list)
     proxies: list[tuple[Any, Any]] = field(default_factory=list)  # (ProxyCheck, LoggedOutcome | None)
+    performance: Performance | None = None
 
     def counters_disagree(self, key: CellKey) -> bool:
         m = self.verdicts[key].measurement
@@ -69,8 +72,11 @@ def experiment_reasons(paper: Paper) -> dict[CellKey, str]:
 
 
 def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
-               proxy_outcomes: Mapping[str, Any] | None = None) -> PaperView:
+               proxy_outcomes: Mapping[str, Any] | None = None, benchmarks: BenchRun | None = None) -> PaperView:
     reasons = experiment_reasons(paper)
+    runtime = load_runtime(paper)
+    if runtime:
+        reasons.update(time_cells(runtime))
     verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key)), reasons.get(cell.key))
                 for cell in paper.cells()}
     runs: dict[str, dict[str, str]] = {}
@@ -82,7 +88,8 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
                      costs={c.cell.key: c for c in spec.cells} if spec else {},
                      extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
                      measured_findings=measured_findings(paper, verdicts),
-                     proxies=_proxies(paper, proxy_outcomes or {}))
+                     proxies=_proxies(paper, proxy_outcomes or {}),
+                     performance=paper_performance(paper, benchmarks))
 
 
 def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -115,8 +122,9 @@ def _environment() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
+    env.filters["ms"] = _ms
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES,
-                       NOT_MEASURED=NOT_MEASURED, version=__version__)
+                       NOT_MEASURED=NOT_MEASURED, HOLDS=HOLDS, FAILS=FAILS, version=__version__)
     return env
 
 
@@ -128,13 +136,21 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _ms(seconds: float) -> str:
+    """Seconds shown as milliseconds with three significant digits, never in exponent form."""
+    ms = 1000 * seconds
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}" if ms >= 0.01 else f"{ms:.4f}"
+
+
 def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None,
-           extras: Extras | None = None, proxy_outcomes: Mapping[str, Mapping[str, Any]] | None = None) -> list[Path]:
+           extras: Extras | None = None, proxy_outcomes: Mapping[str, Mapping[str, Any]] | None = None,
+           benchmarks: BenchRun | None = None) -> list[Path]:
     """Write index.html and <paper>.html into `out_dir`; returns the paths written.
 
-    `proxy_outcomes` maps paper id to its logged proxy-check outcomes by check id."""
+    `proxy_outcomes` maps paper id to its logged proxy-check outcomes by check id; `benchmarks` is a
+    `--benchmark-json` run (repro.benchresults) for the performance sections."""
     out_dir = Path(out_dir)
-    views = [build_view(p, measured or {}, extras, (proxy_outcomes or {}).get(p.id)) for p in papers]
+    views = [build_view(p, measured or {}, extras, (proxy_outcomes or {}).get(p.id), benchmarks) for p in papers]
     env = _environment()
     written = []
     for view in views:
@@ -142,5 +158,6 @@ def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None,
         write_text_atomic(path, env.get_template("paper.html.j2").render(view=view, paper=view.paper))
         written.append(path)
     index = out_dir / "index.html"
-    write_text_atomic(index, env.get_template("index.html.j2").render(views=views))
+    write_text_atomic(index, env.get_template("index.html.j2").render(
+        views=views, performance=index_performance(benchmarks)))
     return [index, *written]

@@ -87,3 +87,72 @@ def toy_paper(toy_root: Path):
 def _private_cost_cache(tmp_path, monkeypatch):
     """`repro costs` caches counts in $REPRO_CACHE_DIR; tests must neither read nor fill the user's."""
     monkeypatch.setenv("REPRO_CACHE_DIR", str(tmp_path / "cost-cache"))
+
+
+# --- benchmarks (tests/test_benchmarks.py) -------------------------------------------------------
+
+BENCH_ROWS = pytest.StashKey[list]()  # each timed benchmark, shaped as an entry of --benchmark-json
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("repro benchmarks")
+    group.addoption("--bench-device", default=None, help="device for tests/test_benchmarks.py (default: cuda if "
+                                                         "available, else cpu)")
+    group.addoption("--bench-size", choices=("paper", "example"), default=None,
+                    help="time the papers' input sizes or the small registered examples (default: paper under "
+                         "--benchmark-only, else example)")
+
+
+def pytest_configure(config):
+    config.stash[BENCH_ROWS] = []
+
+
+def _bench_settings(config) -> tuple[str, str]:
+    from repro import bench
+
+    device = config.getoption("bench_device") or bench.default_device()
+    size = config.getoption("bench_size") or ("paper" if config.getoption("benchmark_only", False) else "example")
+    return device, size
+
+
+def pytest_report_header(config):
+    from repro import bench
+
+    device, size = _bench_settings(config)
+    if size == "example":
+        return ["repro benchmarks: small registered examples, 1 round each (a smoke run; "
+                "`pytest --benchmark-only` times the papers' input sizes)"]
+    return [f"repro benchmarks: the papers' input sizes on {bench.device_name(device)}",
+            f"repro benchmarks: {bench.rounds_policy(device)}"]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The papers' runtime checks, computed from this run's batch-1 latencies."""
+    rows = config.stash.get(BENCH_ROWS, [])
+    if not rows or _bench_settings(config)[1] != "paper":
+        return
+    from repro.benchresults import BenchRun, paper_performance, row_from
+    from repro.papers import load_papers
+
+    run = BenchRun(["this session"], [r for i, e in enumerate(rows) if (r := row_from(e, f"row {i}", "session"))])
+    terminalreporter.section("repro runtime checks (ratios measured in this run)")
+    for paper in load_papers():
+        for result in paper_performance(paper, run).checks:
+            if result.measured is None:
+                continue
+            verdicts = "; ".join(f"{o.status} ({o.comparison.describe()})" for o in result.outcomes)
+            paper_value = "" if result.paper is None else f", paper {result.paper:.3g}"
+            terminalreporter.write_line(f"{paper.id}/{result.check.id}: time {result.measured:.3g}{result.check.unit}, "
+                                        f"FLOPs {result.flops:.3g}{result.check.unit}{paper_value}: {verdicts}")
+    device, _ = _bench_settings(config)
+    from repro import bench
+
+    terminalreporter.write_line(f"rounds: {bench.rounds_policy(device)}")
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    from repro import bench
+
+    device, size = _bench_settings(config)
+    output_json["repro"] = {"size": size, "device": device, "device_name": bench.device_name(device),
+                            "rounds_policy": bench.rounds_policy(device)}

@@ -55,7 +55,7 @@ def test_every_paper_page_renders_its_tables(browser, tmp_path):
     index, *pages = render(papers, tmp_path)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page, errors = _open(browser, index.as_uri())
-    assert page.locator("tbody tr").count() == len(papers)
+    assert page.locator("table.papers tbody tr").count() == len(papers)
     page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
     page.close()
     for paper in papers:

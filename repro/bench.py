@@ -1,0 +1,271 @@
+"""Latency of one forward pass: warm-up, rounds, the batch that fills a device, achieved throughput.
+
+`time_forward(model, inputs, options)` is the one timing function. It runs the model as
+`BenchOptions` say (`prepare` is the only place that applies them), warms up, plans its rounds from the
+first forward and times each round as wall time around a forward that ends with a device
+synchronisation, so a GPU's queued kernels are inside the measured time. A `runner` lets
+pytest-benchmark's `benchmark.pedantic` do the timed loop, so its JSON holds every round.
+
+Conventions: the suite counts MACs (one multiply-add once, repro.flops). Achieved throughput is given
+as GFLOP/s with one multiply-add = 2 FLOPs, so that it compares with the device's measured peak (the
+faster of a large matmul and a large 3D convolution); the fraction of that peak is what the report shows.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+Step = Callable[[], object]
+# (step, rounds, warmup) -> the seconds of each timed round
+Runner = Callable[[Step, int, int], Sequence[float]]
+
+# The rounds each kind of device gets; the CPU's are reduced so a 2-core machine finishes the suite in
+# minutes: a round of a 224x224 backbone takes seconds there.
+CPU_TARGET_S, CPU_ROUNDS, CPU_LONG_FORWARD_S = 6.0, (3, 15), 10.0
+GPU_TARGET_S, GPU_ROUNDS, GPU_WARMUP = 2.0, (20, 200), 5
+# A batch "fills" a CPU when one forward takes about this long, within this share of free memory.
+CPU_FILL_SECONDS, CPU_FILL_MEMORY_SHARE, CPU_FILL_CAP = 2.0, 0.25, 64
+GPU_FILL_CAP = 1024
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How a forward is run when it is timed.
+
+    Later speed-ups (channels_last_3d memory format, bf16 autocast, torch.compile) are fields here:
+    `prepare` is the one place that applies them and `describe` names them in every result row, so the
+    report never mixes rows timed with different options."""
+
+    device: str = "cpu"
+    inference_mode: bool = True  # else torch.no_grad: autograd's version counters stay on
+
+    @property
+    def dtype(self) -> str:
+        return "float32"
+
+    def describe(self) -> str:
+        words = [self.dtype, "inference_mode" if self.inference_mode else "no_grad"]
+        if self.device.startswith("cuda") and torch.backends.cudnn.allow_tf32:
+            words.append("cuDNN may use TF32 for convolutions")  # torch's default; matmuls stay fp32
+        return ", ".join(words)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU model with the threads torch uses."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def prepare(model: nn.Module, inputs: Sequence[torch.Tensor], options: BenchOptions) -> Step:
+    """A zero-argument forward of `model` on `inputs` under `options`, returning once the device is done."""
+    model = model.to(options.device).eval()
+    inputs = [x.to(options.device) for x in inputs]
+    grad_mode = torch.inference_mode if options.inference_mode else torch.no_grad
+
+    def step() -> object:
+        with grad_mode():
+            out = model(*inputs)
+        synchronize(options.device)
+        return out
+
+    return step
+
+
+@dataclass(frozen=True)
+class RoundsPlan:
+    rounds: int
+    warmup: int
+    reduced: bool  # fewer rounds than a quiet GPU gets (CPU policy)
+
+
+def plan_rounds(first_forward_s: float, device: str) -> RoundsPlan:
+    """Rounds that fill about CPU_TARGET_S (GPU_TARGET_S) of timed forwards, within the policy's bounds."""
+    if device.startswith("cuda"):
+        low, high = GPU_ROUNDS
+        return RoundsPlan(min(high, max(low, math.ceil(GPU_TARGET_S / max(first_forward_s, 1e-6)))), GPU_WARMUP,
+                          reduced=False)
+    low, high = CPU_ROUNDS
+    if first_forward_s > CPU_LONG_FORWARD_S:
+        return RoundsPlan(2, 0, reduced=True)
+    rounds = min(high, max(low, math.ceil(CPU_TARGET_S / max(first_forward_s, 1e-6))))
+    # the first forward already warmed up; a second one only where it costs under a second
+    return RoundsPlan(rounds, 1 if first_forward_s < 1.0 else 0, reduced=True)
+
+
+def rounds_policy(device: str) -> str:
+    """One line for the terminal and the report: how many rounds each benchmark gets here."""
+    if device.startswith("cuda"):
+        return (f"GPU: {GPU_WARMUP} warm-up forwards, then rounds filling {GPU_TARGET_S:g} s "
+                f"({GPU_ROUNDS[0]}-{GPU_ROUNDS[1]}), synchronised")
+    return (f"CPU, reduced rounds: 1 warm-up forward times the rounds, then {CPU_ROUNDS[0]}-{CPU_ROUNDS[1]} rounds "
+            f"filling about {CPU_TARGET_S:g} s (2 rounds for a forward over {CPU_LONG_FORWARD_S:g} s)")
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: tuple[float, ...]  # one per timed round
+    warmup: int  # forwards run before timing, the one that planned the rounds included
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.seconds) < 2:
+            return self.seconds[0], self.seconds[0]
+        q1, _, q3 = statistics.quantiles(self.seconds, n=4, method="inclusive")
+        return q1, q3
+
+
+def own_runner(step: Step, rounds: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def time_forward(model: nn.Module, inputs: Sequence[torch.Tensor], options: BenchOptions,
+                 plan: RoundsPlan | None = None, runner: Runner | None = None) -> tuple[Timing, RoundsPlan]:
+    """Time forwards of `model` on `inputs`; without a `plan`, one warm-up forward plans the rounds."""
+    step = prepare(model, inputs, options)
+    warmed = 0
+    if plan is None:
+        start = time.perf_counter()
+        step()
+        plan, warmed = plan_rounds(time.perf_counter() - start, options.device), 1
+    seconds = (runner or own_runner)(step, plan.rounds, plan.warmup)
+    return Timing(tuple(seconds), warmed + plan.warmup), plan
+
+
+# --- a batch that fills the device ---------------------------------------------------------------
+
+
+def activation_bytes(model: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
+    """The bytes of every leaf module's output in one forward: an upper bound on the activations alive at once."""
+    total = 0
+
+    def add(_module: nn.Module, _args: object, out: object) -> None:
+        nonlocal total
+        for tensor in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(tensor, torch.Tensor):
+                total += tensor.numel() * tensor.element_size()
+
+    hooks = [m.register_forward_hook(add) for m in model.modules() if not any(True for _ in m.children())]
+    try:
+        with torch.inference_mode():
+            model(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total + sum(x.numel() * x.element_size() for x in inputs)
+
+
+def available_memory_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def cpu_fill_batch(batch1_s: float, batch1_bytes: int, free_bytes: int) -> tuple[int, str]:
+    """The largest power of two (up to CPU_FILL_CAP) whose forward takes about CPU_FILL_SECONDS and whose
+    activations fit CPU_FILL_MEMORY_SHARE of free memory, both scaled linearly from batch 1.
+
+    Searching for where throughput stops growing would cost minutes per model on a small CPU; a CPU's
+    throughput rarely grows further once one forward keeps every core busy for seconds."""
+    by_time = CPU_FILL_SECONDS / max(batch1_s, 1e-9)
+    by_memory = CPU_FILL_MEMORY_SHARE * free_bytes / max(batch1_bytes, 1)
+    limit = min(by_time, by_memory, CPU_FILL_CAP)
+    batch = 2 ** int(math.floor(math.log2(limit))) if limit >= 1 else 1
+    bound = "time" if by_time <= min(by_memory, CPU_FILL_CAP) else "memory" if by_memory <= CPU_FILL_CAP else "cap"
+    reason = {"time": f"a forward within about {CPU_FILL_SECONDS:g} s (batch 1: {batch1_s:.3g} s)",
+              "memory": f"activations within {CPU_FILL_MEMORY_SHARE:.0%} of free memory",
+              "cap": f"the cap of {CPU_FILL_CAP}"}[bound]
+    return batch, f"largest power of two with {reason}"
+
+
+def gpu_fill_batch(fits: Callable[[int], bool]) -> tuple[int, str]:
+    """The largest power of two (up to GPU_FILL_CAP) for which `fits(batch)` runs without running out of memory."""
+    batch = 1
+    while batch * 2 <= GPU_FILL_CAP and fits(batch * 2):
+        batch *= 2
+    capped = batch * 2 > GPU_FILL_CAP
+    return batch, "largest power of two that fits in GPU memory" + (f" (capped at {GPU_FILL_CAP})" if capped else "")
+
+
+def fits_on_gpu(run: Callable[[], object]) -> bool:
+    try:
+        run()
+        return True
+    except torch.cuda.OutOfMemoryError:
+        return False
+    finally:
+        torch.cuda.empty_cache()
+
+
+def with_batch(shapes: Sequence[Sequence[int]], batch: int) -> list[tuple[int, ...]]:
+    """The shapes with their first (batch) dimension set to `batch`."""
+    return [(batch, *shape[1:]) for shape in shapes]
+
+
+# --- throughput ----------------------------------------------------------------------------------
+
+
+def achieved_gflops(macs: float, seconds: float) -> float:
+    """GFLOP/s with a multiply-add counted as 2 FLOPs."""
+    return 2.0 * macs / seconds / 1e9
+
+
+def peak_gflops(options: BenchOptions) -> float:
+    """The device's attainable peak in GFLOP/s: the faster of a large fp32 matmul (2 n^3 FLOPs) and a large
+    3x3x3 convolution, each the best of a few runs. A vendor's convolution kernels can beat its matmul (on
+    this suite's 2-core EPYC by about a fifth), so the matmul alone would put good 3D CNNs above 100%."""
+    cuda = options.device.startswith("cuda")
+    n, batch, repeats = (8192, 16, 12) if cuda else (2048, 1, 5)
+    a = torch.randn(n, n, device=options.device)
+    b = torch.randn(n, n, device=options.device)
+    conv = nn.Conv3d(64, 64, 3, padding=1, bias=False).to(options.device)
+    clip = torch.randn(batch, 64, 16, 56, 56, device=options.device)
+    flops = {"matmul": 2.0 * n**3, "conv": 2.0 * 64 * 64 * 27 * batch * 16 * 56 * 56}
+    best = {"matmul": math.inf, "conv": math.inf}
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for name, run in (("matmul", lambda: torch.mm(a, b)), ("conv", lambda: conv(clip))):
+                start = time.perf_counter()
+                run()
+                synchronize(options.device)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return max(flops[name] / best[name] for name in flops) / 1e9

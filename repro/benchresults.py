@@ -1,0 +1,188 @@
+"""Benchmark results: pytest-benchmark's `--benchmark-json` file read into rows, and what the report shows.
+
+tests/test_benchmarks.py writes one benchmark per (probe, batch) with `extra_info` holding what the
+report needs beside pytest-benchmark's own statistics (tests/test_benchmarks.py lists the keys).
+`read_run` checks those keys and names the file, benchmark and key when one is missing. The report reads
+the JSON as is, not through MLflow: it is the run's whole record (machine, every round) and a file
+written on a GPU machine renders anywhere.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+from .papers import Paper
+from .runtime import CheckResult, evaluate, load_runtime
+
+REQUIRED = ("case", "probe", "model", "input", "batch", "size", "gmacs", "params", "device", "device_name",
+            "options", "rounds", "warmup")
+DEFAULT_PATH = Path("results") / "benchmarks.json"
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    case: str
+    paper: str | None
+    probe: str
+    model: str
+    input: str  # the batch-1 shapes, e.g. "1x3x32x224x224"
+    batch: int
+    batch_rule: str
+    size: str  # "paper" (the paper's input size) or "example" (the small registered example, a smoke run)
+    median_s: float
+    min_s: float  # the fastest round: the runtime checks' statistic (see `latencies`)
+    q1_s: float
+    q3_s: float
+    rounds: int
+    warmup: int
+    reduced: bool
+    gmacs: float  # per forward at this batch
+    params: int
+    device: str
+    device_name: str
+    options: str
+    threads: int | None = None
+    torch: str | None = None
+    peak_gflops: float | None = None
+    note: str | None = None
+
+    @property
+    def gflops(self) -> float:
+        """Achieved GFLOP/s, a multiply-add counted as 2 FLOPs."""
+        return 2.0 * self.gmacs / self.median_s
+
+    @property
+    def fraction_of_peak(self) -> float | None:
+        return self.gflops / self.peak_gflops if self.peak_gflops else None
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """Rows comparable with each other: one device, one set of options."""
+        return self.device_name, self.options
+
+
+@dataclass
+class BenchRun:
+    sources: list[str]
+    rows: list[BenchRow]
+    datetime: str | None = None
+    commit: str | None = None
+    smoke_rows: int = 0  # rows timed on the small examples, not shown
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> BenchRow | None:
+    """One benchmark entry of the JSON (or of the live session); None for an entry that is no model benchmark."""
+    info = entry.get("extra_info") or {}
+    if info.get("kind") != "model":
+        return None
+    for key in REQUIRED:
+        if key not in info:
+            raise DataError(path, None, f"{where}.extra_info.{key}", "a value (written by tests/test_benchmarks.py)")
+    stats = entry.get("stats") or {}
+    if not stats.get("median"):
+        raise DataError(path, None, f"{where}.stats.median", "a timed median (was the run --benchmark-disable'd?)")
+    return BenchRow(
+        case=str(info["case"]), paper=info.get("paper"), probe=str(info["probe"]), model=str(info["model"]),
+        input=str(info["input"]), batch=int(info["batch"]), batch_rule=str(info.get("batch_rule", "")),
+        size=str(info["size"]), median_s=float(stats["median"]), min_s=float(stats.get("min", stats["median"])),
+        q1_s=float(stats.get("q1", stats["median"])),
+        q3_s=float(stats.get("q3", stats["median"])), rounds=int(info["rounds"]), warmup=int(info["warmup"]),
+        reduced=bool(info.get("reduced_rounds", False)), gmacs=float(info["gmacs"]), params=int(info["params"]),
+        device=str(info["device"]), device_name=str(info["device_name"]), options=str(info["options"]),
+        threads=info.get("threads"), torch=info.get("torch"), peak_gflops=info.get("peak_gflops"),
+        note=info.get("note"))
+
+
+def read_run(paths: Iterable[Path | str]) -> BenchRun:
+    """Rows of one or more `--benchmark-json` files (e.g. a CPU and a GPU run); a later file's row replaces
+    an earlier one for the same device, options, case and batch."""
+    run = BenchRun([], [])
+    rows: dict[tuple, BenchRow] = {}
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise DataError(path, None, "file", "a --benchmark-json file (run `nox -s bench`)") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(path, exc.lineno, "json", f"valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+            raise DataError(path, None, "benchmarks", "pytest-benchmark's JSON: a mapping with a benchmarks list")
+        run.sources.append(str(path))
+        run.datetime = data.get("datetime", run.datetime)
+        run.commit = (data.get("commit_info") or {}).get("id", run.commit)
+        run.header.update(data.get("repro") or {})
+        for index, entry in enumerate(data["benchmarks"]):
+            row = row_from(entry, f"benchmarks[{index}] ({entry.get('name', '?')})", path)
+            if row is None:
+                continue
+            if row.size != "paper":
+                run.smoke_rows += 1
+                continue
+            rows[(row.group, row.case, row.batch)] = row
+    run.rows = list(rows.values())
+    return run
+
+
+def load_default(paths: list[str] | None) -> BenchRun | None:
+    """The runs named on the command line, else results/benchmarks.json when it exists, else None."""
+    if paths:
+        return read_run(paths)
+    return read_run([DEFAULT_PATH]) if DEFAULT_PATH.is_file() else None
+
+
+# --- what a report page shows --------------------------------------------------------------------
+
+
+@dataclass
+class Performance:
+    """One page's performance section: its rows, its runtime checks per device, its plot."""
+
+    rows: list[BenchRow]
+    checks: list[CheckResult]
+    svg: str
+    run: BenchRun | None
+
+    @property
+    def devices(self) -> list[str]:
+        return list(dict.fromkeys(r.device_name for r in self.rows))
+
+
+def latencies(rows: Iterable[BenchRow]) -> dict[tuple[str, str], tuple[dict[str, float], dict[str, float]]]:
+    """Per (device, options): the batch-1 latency and MACs of each probe.
+
+    The latency is the fastest round, not the median: a round slowed by other work on the machine (a
+    second process on a 2-core CPU can triple one) says nothing about the model, and a ratio of two
+    probes' fastest rounds is the ratio the hardware gives them. On a quiet machine the two are close."""
+    out: dict[tuple[str, str], tuple[dict[str, float], dict[str, float]]] = {}
+    for row in rows:
+        if row.batch == 1:
+            seconds, macs = out.setdefault(row.group, ({}, {}))
+            seconds[row.probe], macs[row.probe] = row.min_s, row.gmacs * 1e9
+    return out
+
+
+def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
+    from .svgplot import latency_plot
+
+    spec = load_runtime(paper)
+    rows = [r for r in run.rows if r.paper == paper.id] if run else []
+    checks = []
+    for (device, _options), (seconds, macs) in latencies(rows).items():
+        checks += [evaluate(check, paper, seconds, macs, device) for check in (spec.checks if spec else [])]
+    if spec and not checks:  # no run yet: the checks are listed, unmeasured
+        checks = [evaluate(check, paper, {}, {}, "") for check in spec.checks]
+    return Performance(rows, checks, latency_plot(rows, colour_by="device") if rows else "", run)
+
+
+def index_performance(run: BenchRun | None) -> Performance:
+    """Every paper's rows in one plot, and the rows of models benchmarked at a registered reference input."""
+    from .svgplot import latency_plot
+
+    rows = run.rows if run else []
+    return Performance([r for r in rows if r.paper is None], [],
+                       latency_plot(rows, colour_by="paper") if rows else "", run)

@@ -1,0 +1,263 @@
+"""The benchmark framework (issue 6): timing, policies, runtime.yaml, the JSON reader and the report section."""
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import write_paper
+from repro import bench, cli
+from repro.benchresults import read_run
+from repro.errors import DataError
+from repro.papers import load_paper
+from repro.report import render
+from repro.runtime import FAILS, HOLDS, NOT_MEASURED, bench_cases, evaluate, load_runtime, uncovered_models
+from repro.svgplot import latency_plot
+
+
+class Sleeper(nn.Module):
+    """A model with known behaviour: each forward sleeps `seconds` and is counted."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.calls = seconds, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        time.sleep(self.seconds)
+        return x
+
+
+def test_time_forward_warms_up_then_times_each_round():
+    model = Sleeper(0.02)
+    timing, plan = bench.time_forward(model, [torch.zeros(1)], bench.BenchOptions(), bench.RoundsPlan(4, 2, True))
+    assert model.calls == 6 and len(timing.seconds) == 4 and timing.warmup == 2 and plan.rounds == 4
+    assert all(0.02 <= s < 0.2 for s in timing.seconds)
+    assert 0.02 <= timing.median <= timing.quartiles[1]
+
+
+def test_without_a_plan_the_first_forward_plans_the_rounds():
+    model = Sleeper(0.01)
+    timing, plan = bench.time_forward(model, [torch.zeros(1)], bench.BenchOptions())
+    assert plan == bench.plan_rounds(0.01, "cpu") == bench.RoundsPlan(15, 1, True)  # 6 s / 0.01 s, capped at 15
+    assert model.calls == 1 + 1 + 15 and timing.warmup == 2 and len(timing.seconds) == 15
+
+
+def test_a_runner_does_the_timed_loop():
+    seen = []
+
+    def runner(step, rounds, warmup):
+        seen.append((rounds, warmup, step()))
+        return [0.5] * rounds
+
+    timing, _ = bench.time_forward(nn.Identity(), [torch.ones(2)], bench.BenchOptions(),
+                                   bench.RoundsPlan(3, 0, True), runner)
+    assert seen[0][:2] == (3, 0) and torch.equal(seen[0][2], torch.ones(2)) and timing.seconds == (0.5,) * 3
+
+
+def test_rounds_policy_reduces_rounds_on_cpu_only():
+    assert bench.plan_rounds(0.5, "cpu") == bench.RoundsPlan(12, 1, True)
+    assert bench.plan_rounds(2.5, "cpu") == bench.RoundsPlan(3, 0, True)
+    assert bench.plan_rounds(30.0, "cpu") == bench.RoundsPlan(2, 0, True)
+    assert bench.plan_rounds(0.001, "cuda") == bench.RoundsPlan(200, bench.GPU_WARMUP, False)
+    assert "reduced rounds" in bench.rounds_policy("cpu") and "reduced" not in bench.rounds_policy("cuda")
+
+
+def test_fill_batch_policies():
+    batch, why = bench.cpu_fill_batch(0.1, 1_000, 10**9)
+    assert batch == 16 and "within about 2 s" in why  # 2 s / 0.1 s = 20 -> 16
+    assert bench.cpu_fill_batch(0.001, 1_000, 10**9)[0] == bench.CPU_FILL_CAP
+    batch, why = bench.cpu_fill_batch(0.01, 10**8, 10**9)  # 25% of 1 GB holds 2.5 batches of 100 MB
+    assert batch == 2 and "memory" in why
+    assert bench.cpu_fill_batch(5.0, 1_000, 10**9)[0] == 1
+    assert bench.gpu_fill_batch(lambda b: b <= 24) == (16, "largest power of two that fits in GPU memory")
+    assert bench.gpu_fill_batch(lambda b: True)[0] == bench.GPU_FILL_CAP
+    assert bench.with_batch([(1, 3, 8), (2, 5)], 4) == [(4, 3, 8), (4, 5)]
+
+
+def test_an_out_of_memory_batch_does_not_fit():
+    def oom():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    assert bench.fits_on_gpu(lambda: None) and not bench.fits_on_gpu(oom)
+
+
+def test_activation_bytes_and_throughput():
+    model = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))
+    # outputs 20 + 20 + 5 floats, plus the 10-float input, 4 bytes each
+    assert bench.activation_bytes(model, [torch.zeros(1, 10)]) == 4 * (20 + 20 + 5 + 10)
+    assert bench.achieved_gflops(1e9, 0.5) == 4.0
+    assert "inference_mode" in bench.BenchOptions().describe() and "threads" in bench.device_name("cpu")
+
+
+# --- runtime.yaml --------------------------------------------------------------------------------
+
+COSTS = """\
+probes:
+  big: {model: baselines/small3d, input: [1, 3, 8, 32, 32]}
+  small: {model: baselines/small2d, input: [1, 3, 8, 32, 32]}
+"""
+RUNTIME = """\
+probes:
+  head: {model: faster/avg_pool, input: [1, 2, 2048, 1, 7, 7]}
+benchmarks: [big, small]
+checks:
+  - id: big-over-small
+    label: big over small
+    time: time(big) / time(small)
+    paper: "{1|Base|GFLOPs} / {1|Ours|GFLOPs}"
+    claim: half
+    compare:
+      - {to: flops, op: approx, tolerance: {rel: 0.5}}
+      - {to: paper, op: approx}
+  - id: head-share
+    label: the head's share
+    unit: "%"
+    time: 100 * time(head) / (time(big) + time(head))
+    paper: "5"
+    compare:
+      - {to: paper, op: le}
+"""
+
+
+def _toy(tmp_path, runtime=RUNTIME):
+    folder = write_paper(tmp_path / "papers")
+    (folder / "costs.yaml").write_text(COSTS)
+    (folder / "runtime.yaml").write_text(textwrap.dedent(runtime))
+    return load_paper(folder)
+
+
+def test_runtime_yaml_declares_benchmarks_and_checks(tmp_path):
+    paper = _toy(tmp_path)
+    spec = load_runtime(paper)
+    assert spec.benchmarks == ["big", "small"] and set(spec.probes) == {"big", "small", "head"}
+    check = spec.checks[0]
+    assert check.time.probes == ("big", "small") and check.claim == "half" and check.compare[1].tolerance.rel == 0.1
+    cases = {c.id: c.batches for c in bench_cases([paper])}
+    assert cases["toy/big"] == ("1", "fill") and cases["toy/head"] == ("1",)
+    assert cases["baselines/r3d_18"] == ("1", "fill")  # no paper benchmarks it: its registered reference input
+    assert "faster/fast_gru" in uncovered_models(bench_cases([paper]))  # no reference input and no paper here
+
+
+def test_runtime_checks_are_ratios_of_latencies_beside_macs(tmp_path):
+    paper = _toy(tmp_path)
+    big, share = load_runtime(paper).checks
+    latency, macs = {"big": 0.3, "small": 0.1, "head": 0.003}, {"big": 4e9, "small": 1e9, "head": 1e6}
+    result = evaluate(big, paper, latency, macs, "cpu")
+    assert result.measured == pytest.approx(3.0) and result.flops == pytest.approx(4.0) and result.paper == 2.0
+    assert [o.status for o in result.outcomes] == [HOLDS, FAILS]  # 3 is within 50% of 4, not within 10% of 2
+    result = evaluate(share, paper, latency, macs, "cpu")
+    assert result.measured == pytest.approx(100 * 0.003 / 0.303) and result.outcomes[0].status == HOLDS
+    missing = evaluate(big, paper, {"big": 0.3}, macs, "cpu")
+    assert missing.measured is None and missing.missing == ("small",) and missing.outcomes[0].status == NOT_MEASURED
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "expected"), [
+    ("time: time(big) / time(small)", "time: macs(big) / time(small)", 7, "checks[0].time", r"like time\(probe\)"),
+    ("benchmarks: [big, small]", "benchmarks: [big, nope]", 3, "benchmarks[1]", "a probe of costs.yaml"),
+    ('paper: "{1|Base|GFLOPs} / {1|Ours|GFLOPs}"', 'paper: "{1|Base|Time}"', 8, "checks[0].paper", "declared cells"),
+    ('paper: "{1|Base|GFLOPs} / {1|Ours|GFLOPs}"', 'paper: "{1|1:1|Top-1}"', 8, "checks[0].paper", "absent"),
+    ("claim: half", "claim: halve", 9, "checks[0].claim", "a claim id of claims.yaml"),
+    ("{to: flops, op: approx", "{to: floops, op: approx", 11, "checks[0].compare[0].to", "one of flops, paper"),
+    ("head: {model: faster/avg_pool", "big: {model: faster/avg_pool", 2, "probes.big", "costs.yaml declares"),
+    ("  - id: head-share", "  - id: big-over-small", 13, "checks[1].id", "a unique id"),
+])
+def test_runtime_yaml_errors_name_file_line_and_field(tmp_path, old, new, line, field, expected):
+    assert old in RUNTIME
+    with pytest.raises(DataError) as caught:
+        load_runtime(_toy(tmp_path, RUNTIME.replace(old, new)))
+    err = caught.value
+    assert err.path.endswith("runtime.yaml") and (err.line, err.field) == (line, field), str(err)
+    assert re.search(expected, err.expected), str(err)
+
+
+def test_compare_with_the_paper_needs_a_paper_value(tmp_path):
+    text = RUNTIME.replace('    paper: "5"\n', "")
+    with pytest.raises(DataError, match=r"runtime.yaml:\d+: checks\[1\].compare\[0\].to: a `paper:` value"):
+        load_runtime(_toy(tmp_path, text))
+
+
+# --- the JSON and the report ---------------------------------------------------------------------
+
+
+def _entry(case, probe, batch, median, gmacs, size="paper"):
+    info = {"kind": "model", "case": case, "paper": case.split("/")[0], "probe": probe,
+            "model": "baselines/small3d", "input": "1x3x8x32x32", "batch": batch, "batch_rule": "batch 1",
+            "size": size, "gmacs": gmacs, "params": 1000, "device": "cpu", "device_name": "Test CPU (2 threads)",
+            "options": "float32, inference_mode", "rounds": 3, "warmup": 1, "reduced_rounds": True,
+            "peak_gflops": 100.0}
+    return {"name": f"test_latency[{case}@{batch}]", "extra_info": info,
+            "stats": {"median": median, "min": median * 0.9, "q1": median * 0.95, "q3": median * 1.1, "rounds": 3}}
+
+
+def _json(tmp_path, entries):
+    data = {"machine_info": {}, "commit_info": {"id": "abc1234"}, "datetime": "2026-01-01T00:00:00",
+            "benchmarks": [*entries, {"name": "test_loader", "extra_info": {"clips": 8}, "stats": {"median": 1}}],
+            "repro": {"rounds_policy": "CPU, reduced rounds"}}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+ENTRIES = [_entry("toy/big", "big", 1, 0.3, 4.0), _entry("toy/big", "big", 4, 1.0, 16.0),
+           _entry("toy/small", "small", 1, 0.1, 1.0), _entry("toy/head", "head", 1, 0.003, 0.001),
+           _entry("toy/small", "small", 1, 0.01, 0.01, size="example")]
+
+
+def test_json_reader_keeps_paper_size_model_rows(tmp_path):
+    run = read_run([_json(tmp_path, ENTRIES)])
+    assert [(r.case, r.batch) for r in run.rows] == [("toy/big", 1), ("toy/big", 4), ("toy/small", 1), ("toy/head", 1)]
+    assert run.smoke_rows == 1 and run.commit == "abc1234" and run.header["rounds_policy"] == "CPU, reduced rounds"
+    big = run.rows[0]
+    assert big.gflops == pytest.approx(2 * 4.0 / 0.3) and big.fraction_of_peak == pytest.approx(big.gflops / 100)
+    broken = dict(ENTRIES[0], extra_info={k: v for k, v in ENTRIES[0]["extra_info"].items() if k != "gmacs"})
+    with pytest.raises(DataError, match=r"bench.json: benchmarks\[0\] \(test_latency\[toy/big@1\]\)"
+                                        r".extra_info.gmacs: a value"):
+        read_run([_json(tmp_path, [broken])])
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(DataError, match="bad.json:1: json: valid JSON"):
+        read_run([tmp_path / "bad.json"])
+
+
+def test_latency_plot_is_valid_svg_with_a_point_per_row(tmp_path):
+    run = read_run([_json(tmp_path, ENTRIES)])
+    svg = latency_plot(run.rows)
+    root = ET.fromstring(svg)
+    circles = root.findall("{http://www.w3.org/2000/svg}circle")
+    assert len([c for c in circles if c.find("{http://www.w3.org/2000/svg}title") is not None]) == len(run.rows)
+    assert "100% of peak" in svg and "toy/big · batch 4" in svg
+    assert latency_plot([]) == ""
+
+
+def test_report_shows_the_performance_section_and_the_checks(tmp_path):
+    paper = _toy(tmp_path)
+    index, page = render([paper], tmp_path / "out", benchmarks=read_run([_json(tmp_path, ENTRIES)]))
+    html = page.read_text()
+    assert 'id="performance"' in html and "<svg" in html and "<script" not in html
+    assert 'id="runtime-big-over-small"' in html and 'href="#claim-half"' in html
+    assert re.search(r"3\s*x.*?4\s*x.*?2\s*x", html, re.S)  # measured 0.27/0.09, FLOPs 4, paper 30/15
+    assert html.count(f">{HOLDS}<") == 2 and html.count(f">{FAILS}<") == 1
+    assert "Test CPU (2 threads)" in html and "reduced" in html
+    assert "toy.html#performance" in index.read_text()
+    empty = render([paper], tmp_path / "none")[1].read_text()
+    assert "No benchmark run yet" in empty and "nox -s bench" in empty and ">not measured<" in empty
+
+
+def test_report_command_reads_the_benchmark_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    data = json.loads(_json(tmp_path, []).read_text())
+    entry = _entry("faster/r2d_26_l32", "r2d_26_l32", 1, 0.5, 12.7)
+    data["benchmarks"] = [entry]
+    path = tmp_path / "faster.json"
+    path.write_text(json.dumps(data))
+    assert cli.main(["report", "--paper", "faster", "--out", str(tmp_path / "out"), "--benchmarks", str(path)]) == 0
+    assert f"benchmarks: 1 rows from {path}" in capsys.readouterr().out
+    html = (tmp_path / "out" / "faster.html").read_text()
+    assert "r2d_26_l32" in html and "no latency for r2plus1d_50_l32" in html
+    assert "compares them only as ratios" in html  # Table 5's seconds are never set against ours
