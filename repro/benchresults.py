@@ -65,10 +65,56 @@ class BenchRow:
         return self.device_name, self.options
 
 
+@dataclass(frozen=True)
+class FastRow:
+    """One backbone timed in one run with the default options and with the fast-inference ones
+    (tests/test_fast_inference.py): batch 1, the paper's input size."""
+
+    case: str
+    paper: str | None
+    probe: str
+    model: str
+    input: str
+    gmacs: float
+    default_ms: float
+    fast_ms: float
+    default_gflops: float
+    gflops: float
+    device_name: str
+    default_options: str
+    options: str
+    peak_gflops: float | None = None
+
+    @property
+    def speedup(self) -> float:
+        return self.default_ms / self.fast_ms
+
+    def of_peak(self, gflops: float) -> float | None:
+        return gflops / self.peak_gflops if self.peak_gflops else None
+
+
+FAST_REQUIRED = ("case", "probe", "model", "input", "gmacs", "default_ms", "fast_ms", "default_gflops", "gflops",
+                 "device_name", "default_options", "options", "size")
+
+
+def fast_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> FastRow | None:
+    info = entry.get("extra_info") or {}
+    if info.get("kind") != "fast_inference":
+        return None
+    for key in FAST_REQUIRED:
+        if key not in info:
+            raise DataError(path, None, f"{where}.extra_info.{key}",
+                            "a value (written by tests/test_fast_inference.py)")
+    if info["size"] != "paper":
+        return None
+    return FastRow(**{k: info.get(k) for k in FastRow.__dataclass_fields__})
+
+
 @dataclass
 class BenchRun:
     sources: list[str]
     rows: list[BenchRow]
+    fast: list[FastRow] = field(default_factory=list)
     datetime: str | None = None
     commit: str | None = None
     smoke_rows: int = 0  # rows timed on the small examples, not shown
@@ -103,6 +149,7 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
     an earlier one for the same device, options, case and batch."""
     run = BenchRun([], [])
     rows: dict[tuple, BenchRow] = {}
+    fast: dict[tuple, FastRow] = {}
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
@@ -117,14 +164,18 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
         run.commit = (data.get("commit_info") or {}).get("id", run.commit)
         run.header.update(data.get("repro") or {})
         for index, entry in enumerate(data["benchmarks"]):
-            row = row_from(entry, f"benchmarks[{index}] ({entry.get('name', '?')})", path)
+            where = f"benchmarks[{index}] ({entry.get('name', '?')})"
+            fast_row = fast_row_from(entry, where, path)
+            if fast_row is not None:
+                fast[(fast_row.device_name, fast_row.case)] = fast_row
+            row = row_from(entry, where, path)
             if row is None:
                 continue
             if row.size != "paper":
                 run.smoke_rows += 1
                 continue
             rows[(row.group, row.case, row.batch)] = row
-    run.rows = list(rows.values())
+    run.rows, run.fast = list(rows.values()), list(fast.values())
     return run
 
 
@@ -146,6 +197,7 @@ class Performance:
     checks: list[CheckResult]
     svg: str
     run: BenchRun | None
+    fast: list[FastRow] = field(default_factory=list)
 
     @property
     def devices(self) -> list[str]:
@@ -176,7 +228,8 @@ def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
         checks += [evaluate(check, paper, seconds, macs, device) for check in (spec.checks if spec else [])]
     if spec and not checks:  # no run yet: the checks are listed, unmeasured
         checks = [evaluate(check, paper, {}, {}, "") for check in spec.checks]
-    return Performance(rows, checks, latency_plot(rows, colour_by="device") if rows else "", run)
+    fast = [r for r in run.fast if r.paper == paper.id] if run else []
+    return Performance(rows, checks, latency_plot(rows, colour_by="device") if rows else "", run, fast)
 
 
 def index_performance(run: BenchRun | None) -> Performance:
@@ -185,4 +238,4 @@ def index_performance(run: BenchRun | None) -> Performance:
 
     rows = run.rows if run else []
     return Performance([r for r in rows if r.paper is None], [],
-                       latency_plot(rows, colour_by="paper") if rows else "", run)
+                       latency_plot(rows, colour_by="paper") if rows else "", run, run.fast if run else [])

@@ -98,6 +98,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("repro benchmarks")
     group.addoption("--bench-device", default=None, help="device for tests/test_benchmarks.py (default: cuda if "
                                                          "available, else cpu)")
+    group.addoption("--bench-compile", action="store_true",
+                    help="tests/test_fast_inference.py: torch.compile the model in the fast options too")
     group.addoption("--bench-size", choices=("paper", "example"), default=None,
                     help="time the papers' input sizes or the small registered examples (default: paper under "
                          "--benchmark-only, else example)")

@@ -261,3 +261,20 @@ def test_report_command_reads_the_benchmark_json(tmp_path, monkeypatch, capsys):
     html = (tmp_path / "out" / "faster.html").read_text()
     assert "r2d_26_l32" in html and "no latency for r2plus1d_50_l32" in html
     assert "compares them only as ratios" in html  # Table 5's seconds are never set against ours
+
+
+def test_fast_inference_rows_reach_their_own_table(tmp_path):
+    fast = {"name": "test_fast_inference[toy/big]", "stats": {"median": 0.2, "min": 0.19, "q1": 0.2, "q3": 0.21},
+            "extra_info": {"kind": "fast_inference", "case": "toy/big", "paper": "toy", "probe": "big",
+                           "model": "baselines/small3d", "input": "1x3x8x32x32", "size": "paper", "gmacs": 4.0,
+                           "default_ms": 300.0, "fast_ms": 200.0, "default_gflops": 26.7, "gflops": 40.0,
+                           "device_name": "Test CPU (2 threads)", "default_options": "float32, inference_mode",
+                           "options": "float32, inference_mode, channels_last", "peak_gflops": 100.0}}
+    run = read_run([_json(tmp_path, [*ENTRIES, fast])])
+    assert [(r.case, r.speedup, r.of_peak(r.gflops)) for r in run.fast] == [("toy/big", 1.5, 0.4)]
+    assert all(r.options == "float32, inference_mode" for r in run.rows)  # kept apart from the model rows
+    html = render([_toy(tmp_path)], tmp_path / "out", benchmarks=run)[1].read_text()
+    assert 'id="fast-inference"' in html and "1.50×" in html and ">40 · 40%<" in html
+    broken = {**fast, "extra_info": {k: v for k, v in fast["extra_info"].items() if k != "fast_ms"}}
+    with pytest.raises(DataError, match=r"extra_info.fast_ms: a value"):
+        read_run([_json(tmp_path, [broken])])
