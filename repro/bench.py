@@ -17,7 +17,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +31,8 @@ Runner = Callable[[Step, int, int], Sequence[float]]
 # minutes: a round of a 224x224 backbone takes seconds there.
 CPU_TARGET_S, CPU_ROUNDS, CPU_LONG_FORWARD_S = 6.0, (3, 15), 10.0
 GPU_TARGET_S, GPU_ROUNDS, GPU_WARMUP = 2.0, (20, 200), 5
+# Interleaved rounds (a runtime check's probes, one forward each per round) fill longer: a round holds many.
+CPU_INTERLEAVED_TARGET_S, GPU_INTERLEAVED_TARGET_S = 20.0, 5.0
 # A batch "fills" a CPU when one forward takes about this long, within this share of free memory.
 CPU_FILL_SECONDS, CPU_FILL_MEMORY_SHARE, CPU_FILL_CAP = 2.0, 0.25, 64
 GPU_FILL_CAP = 1024
@@ -195,6 +197,41 @@ def time_forward(model: nn.Module, inputs: Sequence[torch.Tensor], options: Benc
         plan, warmed = plan_rounds(time.perf_counter() - start, options.device), 1
     seconds = (runner or own_runner)(step, plan.rounds, plan.warmup)
     return Timing(tuple(seconds), warmed + plan.warmup), plan
+
+
+def time_interleaved(steps: Mapping[str, Step], device: str, rounds: int | None = None,
+                     runner: Runner | None = None) -> tuple[dict[str, tuple[float, ...]], int]:
+    """Time several prepared forwards round-robin: each round runs every step once, in the given order on
+    even rounds and reversed on odd ones. Load from other work on the machine, and the cache a step
+    leaves to the next, then fall on every step alike, so a ratio of their times compares like with like
+    (timed one after another, a burst of load on a shared 2-core VM can move one step's time by half).
+
+    One untimed round warms up and plans the rounds (about CPU_INTERLEAVED_TARGET_S of timed rounds on a
+    CPU, GPU_INTERLEAVED_TARGET_S on a GPU, within the policy's bounds); returns each step's seconds per
+    round and the number of rounds."""
+    names = list(steps)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    start = time.perf_counter()
+    for name in names:
+        steps[name]()
+    round_s = time.perf_counter() - start
+    if rounds is None:
+        gpu = device.startswith("cuda")
+        low, high = GPU_ROUNDS if gpu else CPU_ROUNDS
+        target = GPU_INTERLEAVED_TARGET_S if gpu else CPU_INTERLEAVED_TARGET_S
+        rounds = min(high, max(low, math.ceil(target / max(round_s, 1e-6))))
+    done = 0
+
+    def one_round() -> None:
+        nonlocal done
+        for name in names if done % 2 == 0 else reversed(names):
+            begin = time.perf_counter()
+            steps[name]()
+            seconds[name].append(time.perf_counter() - begin)
+        done += 1
+
+    (runner or own_runner)(one_round, rounds, 0)
+    return {name: tuple(values) for name, values in seconds.items()}, rounds
 
 
 # --- a batch that fills the device ---------------------------------------------------------------

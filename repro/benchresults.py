@@ -97,17 +97,59 @@ FAST_REQUIRED = ("case", "probe", "model", "input", "gmacs", "default_ms", "fast
                  "device_name", "default_options", "options", "size")
 
 
-def fast_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> FastRow | None:
+def _paper_size_info(entry: Mapping[str, Any], kind: str, required: tuple[str, ...], writer: str, where: str,
+                     path: Path | str) -> Mapping[str, Any] | None:
+    """The entry's extra_info when it is of `kind` and timed at the papers' sizes, its keys checked; None for
+    another kind of entry or a smoke run's."""
     info = entry.get("extra_info") or {}
-    if info.get("kind") != "fast_inference":
+    if info.get("kind") != kind:
         return None
-    for key in FAST_REQUIRED:
+    for key in required:
         if key not in info:
-            raise DataError(path, None, f"{where}.extra_info.{key}",
-                            "a value (written by tests/test_fast_inference.py)")
-    if info["size"] != "paper":
+            raise DataError(path, None, f"{where}.extra_info.{key}", f"a value (written by {writer})")
+    return info if info["size"] == "paper" else None
+
+
+def fast_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> FastRow | None:
+    info = _paper_size_info(entry, "fast_inference", FAST_REQUIRED, "tests/test_fast_inference.py", where, path)
+    return None if info is None else FastRow(**{k: info.get(k) for k in FastRow.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CheckTiming:
+    """A paper's runtime-check probes timed round-robin in one run (tests/test_runtime_checks.py):
+    each probe's seconds per round at batch 1, and its MACs."""
+
+    paper: str
+    device_name: str
+    options: str
+    rounds: int
+    seconds: dict[str, tuple[float, ...]]
+    macs: dict[str, float]
+
+    @property
+    def fastest(self) -> dict[str, float]:
+        """Each probe's fastest round, the statistic the checks use (see `latencies`)."""
+        return {probe: min(values) for probe, values in self.seconds.items()}
+
+    @property
+    def description(self) -> str:
+        return f"interleaved, {self.rounds} rounds"
+
+
+CHECK_REQUIRED = ("paper", "device_name", "options", "size", "rounds", "seconds", "macs")
+
+
+def check_timing_from(entry: Mapping[str, Any], where: str, path: Path | str) -> CheckTiming | None:
+    """The interleaved timing of one entry; None for another kind of entry or a smoke run's."""
+    info = _paper_size_info(entry, "runtime_checks", CHECK_REQUIRED, "tests/test_runtime_checks.py", where, path)
+    if info is None:
         return None
-    return FastRow(**{k: info.get(k) for k in FastRow.__dataclass_fields__})
+    seconds = {str(probe): tuple(float(s) for s in values) for probe, values in info["seconds"].items()}
+    if not seconds or not all(seconds.values()):
+        raise DataError(path, None, f"{where}.extra_info.seconds", "timed rounds for every probe")
+    return CheckTiming(str(info["paper"]), str(info["device_name"]), str(info["options"]), int(info["rounds"]),
+                       seconds, {str(k): float(v) for k, v in info["macs"].items()})
 
 
 @dataclass
@@ -115,6 +157,7 @@ class BenchRun:
     sources: list[str]
     rows: list[BenchRow]
     fast: list[FastRow] = field(default_factory=list)
+    check_timings: list[CheckTiming] = field(default_factory=list)
     datetime: str | None = None
     commit: str | None = None
     smoke_rows: int = 0  # rows timed on the small examples, not shown
@@ -150,6 +193,7 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
     run = BenchRun([], [])
     rows: dict[tuple, BenchRow] = {}
     fast: dict[tuple, FastRow] = {}
+    timings: dict[tuple, CheckTiming] = {}
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
@@ -165,6 +209,9 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
         run.header.update(data.get("repro") or {})
         for index, entry in enumerate(data["benchmarks"]):
             where = f"benchmarks[{index}] ({entry.get('name', '?')})"
+            timing = check_timing_from(entry, where, path)
+            if timing is not None:
+                timings[(timing.device_name, timing.options, timing.paper)] = timing
             fast_row = fast_row_from(entry, where, path)
             if fast_row is not None:
                 fast[(fast_row.device_name, fast_row.case)] = fast_row
@@ -175,7 +222,7 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
                 run.smoke_rows += 1
                 continue
             rows[(row.group, row.case, row.batch)] = row
-    run.rows, run.fast = list(rows.values()), list(fast.values())
+    run.rows, run.fast, run.check_timings = list(rows.values()), list(fast.values()), list(timings.values())
     return run
 
 
@@ -224,8 +271,15 @@ def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
     spec = load_runtime(paper)
     rows = [r for r in run.rows if r.paper == paper.id] if run else []
     checks = []
-    for (device, _options), (seconds, macs) in latencies(rows).items():
-        checks += [evaluate(check, paper, seconds, macs, device) for check in (spec.checks if spec else [])]
+    interleaved = [t for t in run.check_timings if t.paper == paper.id] if run else []
+    for timing in interleaved:  # preferred: the checks' probes timed round-robin
+        checks += [evaluate(check, paper, timing.fastest, timing.macs, timing.device_name, timing.description)
+                   for check in (spec.checks if spec else [])]
+    done = {(t.device_name, t.options) for t in interleaved}
+    for (device, options), (seconds, macs) in latencies(rows).items():
+        if (device, options) not in done:
+            checks += [evaluate(check, paper, seconds, macs, device, "from the separate batch-1 benchmarks")
+                       for check in (spec.checks if spec else [])]
     if spec and not checks:  # no run yet: the checks are listed, unmeasured
         checks = [evaluate(check, paper, {}, {}, "") for check in spec.checks]
     fast = [r for r in run.fast if r.paper == paper.id] if run else []

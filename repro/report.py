@@ -21,7 +21,7 @@ from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from .errors import ExpressionError
 from .expr import Interval
 from .papers import CellKey, Paper, Table
-from .runtime import FAILS, HOLDS, load_runtime, time_cells
+from .runtime import FAILS, HOLDS, by_cell, by_claim, load_runtime, paper_ratio_text, time_cells
 from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
@@ -45,6 +45,15 @@ class PaperView:
         if m is None or m.second_opinion is None or not m.value:
             return False
         return abs(m.second_opinion - m.value) / abs(m.value) > DISAGREEMENT
+
+    @property
+    def runtime_by_cell(self) -> dict[CellKey, list]:
+        """Measured runtime checks (repro.runtime.CheckResult) that read each cell."""
+        return by_cell(self.performance.checks) if self.performance else {}
+
+    @property
+    def runtime_by_claim(self) -> dict[str, list]:
+        return by_claim(self.performance.checks) if self.performance else {}
 
     def cell_counts(self) -> Counter:
         return Counter(v.status for v in self.verdicts.values())
@@ -123,6 +132,7 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.filters["ms"] = _ms
+    env.filters["ratio_text"] = paper_ratio_text
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES,
                        NOT_MEASURED=NOT_MEASURED, HOLDS=HOLDS, FAILS=FAILS, version=__version__)
     return env

@@ -223,6 +223,7 @@ class CheckResult:
     paper_range: tuple[float, float] | None  # the interval the printed cells round from
     outcomes: tuple[Outcome, ...]
     missing: tuple[str, ...]  # probes without a measured latency
+    timing: str = ""  # how the latencies were taken, e.g. "interleaved, 5 rounds"
 
 
 def published(check: RuntimeCheck, paper: Paper) -> tuple[float, tuple[float, float]] | None:
@@ -235,14 +236,14 @@ def published(check: RuntimeCheck, paper: Paper) -> tuple[float, tuple[float, fl
 
 
 def evaluate(check: RuntimeCheck, paper: Paper, latency: Mapping[str, float], macs: Mapping[str, float],
-             device: str) -> CheckResult:
+             device: str, timing: str = "") -> CheckResult:
     """The check on one device's batch-1 latencies and MACs, both keyed by probe name."""
     stated = published(check, paper)
     paper_value, paper_range = stated if stated else (None, None)
     missing = tuple(p for p in check.time.probes if p not in latency or p not in macs)
     if missing:
         return CheckResult(check, device, None, None, paper_value, paper_range,
-                           tuple(Outcome(c, None, NOT_MEASURED) for c in check.compare), missing)
+                           tuple(Outcome(c, None, NOT_MEASURED) for c in check.compare), missing, timing)
     measured = check.time.evaluate(lambda _function, probe: latency[probe])
     flops = check.time.evaluate(lambda _function, probe: macs[probe])
     outcomes = []
@@ -252,7 +253,39 @@ def evaluate(check: RuntimeCheck, paper: Paper, latency: Mapping[str, float], ma
         holds = {"approx": abs(measured - reference) <= allowed + 1e-12,
                  "le": measured <= reference + allowed, "ge": measured >= reference - allowed}[comparison.op]
         outcomes.append(Outcome(comparison, reference, HOLDS if holds else FAILS))
-    return CheckResult(check, device, measured, flops, paper_value, paper_range, tuple(outcomes), ())
+    return CheckResult(check, device, measured, flops, paper_value, paper_range, tuple(outcomes), (), timing)
+
+
+def paper_ratio_text(check: RuntimeCheck) -> str:
+    """The paper expression with each cell reference shortened to its row name ("All E / FASTER32")
+    when all references share a table and column; the expression as written when they do not; "" for a
+    value stated in the text (no cell), where the check's label says more."""
+    expression = check.paper
+    if expression is None or not expression.refs:
+        return ""
+    if len({(table, column) for table, _row, column in expression.refs}) > 1:
+        return expression.text
+    rows = iter(row for _table, row, _column in expression.refs)
+    return re.sub(r"\{[^{}]*\}", lambda _match: next(rows), expression.text)
+
+
+def by_cell(results: Iterable[CheckResult]) -> dict[tuple[str, str, str], list[CheckResult]]:
+    """The measured checks that read each paper cell, so the cell can show its measured ratio."""
+    found: dict[tuple[str, str, str], list[CheckResult]] = {}
+    for result in results:
+        if result.measured is not None and result.check.paper is not None:
+            for ref in dict.fromkeys(result.check.paper.refs):
+                found.setdefault(ref, []).append(result)
+    return found
+
+
+def by_claim(results: Iterable[CheckResult]) -> dict[str, list[CheckResult]]:
+    """The measured checks that test each claim of claims.yaml."""
+    found: dict[str, list[CheckResult]] = {}
+    for result in results:
+        if result.measured is not None and result.check.claim:
+            found.setdefault(result.check.claim, []).append(result)
+    return found
 
 
 def time_cells(spec: RuntimeSpec) -> dict[tuple[str, str, str], str]:
@@ -260,6 +293,6 @@ def time_cells(spec: RuntimeSpec) -> dict[tuple[str, str, str], str]:
     reasons = {}
     for check in spec.checks:
         for ref in check.paper.refs if check.paper else ():
-            reasons.setdefault(ref, f"seconds on the authors' machine: this suite compares them only as ratios "
-                                    f"measured on one device (Performance, runtime check {check.id})")
+            reasons.setdefault(ref, "seconds on the authors' machine: this suite compares them only as ratios "
+                                    "measured on one device (shown in the cell and in the Performance section)")
     return reasons

@@ -133,10 +133,11 @@ def pytest_terminal_summary(terminalreporter, config):
     rows = config.stash.get(BENCH_ROWS, [])
     if not rows or _bench_settings(config)[1] != "paper":
         return
-    from repro.benchresults import BenchRun, paper_performance, row_from
+    from repro.benchresults import BenchRun, check_timing_from, paper_performance, row_from
     from repro.papers import load_papers
 
-    run = BenchRun(["this session"], [r for i, e in enumerate(rows) if (r := row_from(e, f"row {i}", "session"))])
+    run = BenchRun(["this session"], [r for i, e in enumerate(rows) if (r := row_from(e, f"row {i}", "session"))],
+                   check_timings=[t for i, e in enumerate(rows) if (t := check_timing_from(e, f"row {i}", "session"))])
     terminalreporter.section("repro runtime checks (ratios measured in this run)")
     for paper in load_papers():
         for result in paper_performance(paper, run).checks:
@@ -144,8 +145,9 @@ def pytest_terminal_summary(terminalreporter, config):
                 continue
             verdicts = "; ".join(f"{o.status} ({o.comparison.describe()})" for o in result.outcomes)
             paper_value = "" if result.paper is None else f", paper {result.paper:.3g}"
-            terminalreporter.write_line(f"{paper.id}/{result.check.id}: time {result.measured:.3g}{result.check.unit}, "
-                                        f"FLOPs {result.flops:.3g}{result.check.unit}{paper_value}: {verdicts}")
+            unit = result.check.unit
+            terminalreporter.write_line(f"{paper.id}/{result.check.id} ({result.timing}): time {result.measured:.3g}"
+                                        f"{unit}, FLOPs {result.flops:.3g}{unit}{paper_value}: {verdicts}")
     device, _ = _bench_settings(config)
     from repro import bench
 

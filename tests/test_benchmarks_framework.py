@@ -13,7 +13,7 @@ from torch import nn
 
 from conftest import write_paper
 from repro import bench, cli
-from repro.benchresults import read_run
+from repro.benchresults import paper_performance, read_run
 from repro.errors import DataError
 from repro.papers import load_paper
 from repro.report import render
@@ -242,11 +242,38 @@ def test_report_shows_the_performance_section_and_the_checks(tmp_path):
     assert 'id="performance"' in html and "<svg" in html and "<script" not in html
     assert 'id="runtime-big-over-small"' in html and 'href="#claim-half"' in html
     assert re.search(r"3\s*x.*?4\s*x.*?2\s*x", html, re.S)  # measured 0.27/0.09, FLOPs 4, paper 30/15
-    assert html.count(f">{HOLDS}<") == 2 and html.count(f">{FAILS}<") == 1
+    performance = html[html.index('id="performance"'):]
+    assert performance.count(f">{HOLDS}<") == 2 and performance.count(f">{FAILS}<") == 1
+    assert "from the separate batch-1 benchmarks" in performance
+    # the ratio and its verdicts also sit in the cells the paper's value reads, and in the claim's row
+    cells = re.findall(r'<td class="cell[^"]*"[^>]*>(.*?)</td>', html, re.S)
+    with_ratio = [c for c in cells if 'href="#runtime-big-over-small"' in c]
+    assert len(with_ratio) == 2 and all("measured 3 x" in c and f">{FAILS}<" in c for c in with_ratio)
+    claim_row = re.search(r'<tr[^>]*id="claim-half".*?</tr>', html, re.S).group(0)
+    assert 'href="#runtime-big-over-small"' in claim_row and "paper 2 x" in claim_row
     assert "Test CPU (2 threads)" in html and "reduced" in html
     assert "toy.html#performance" in index.read_text()
     empty = render([paper], tmp_path / "none")[1].read_text()
     assert "No benchmark run yet" in empty and "nox -s bench" in empty and ">not measured<" in empty
+
+
+def test_interleaved_check_timings_replace_the_separate_benchmarks(tmp_path):
+    paper = _toy(tmp_path)
+    interleaved = {"name": "test_runtime_checks[toy]", "extra_info": {
+        "kind": "runtime_checks", "paper": "toy", "size": "paper", "device_name": "Test CPU (2 threads)",
+        "options": "float32, inference_mode", "rounds": 2,
+        "seconds": {"big": [0.25, 0.2], "small": [0.1, 0.12], "head": [0.002, 0.003]},
+        "macs": {"big": 4e9, "small": 1e9, "head": 1e6}}}
+    run = read_run([_json(tmp_path, [*ENTRIES, interleaved])])
+    assert len(run.check_timings) == 1 and run.check_timings[0].fastest["big"] == 0.2
+    checks = paper_performance(paper, run).checks
+    assert [c.timing for c in checks] == ["interleaved, 2 rounds"] * 2  # no second set from the separate rows
+    assert checks[0].measured == pytest.approx(0.2 / 0.1)
+    smoke = dict(interleaved, extra_info=dict(interleaved["extra_info"], size="example"))
+    assert read_run([_json(tmp_path, [smoke])]).check_timings == []
+    broken = dict(interleaved, extra_info={k: v for k, v in interleaved["extra_info"].items() if k != "seconds"})
+    with pytest.raises(DataError, match=r"extra_info.seconds: a value \(written by tests/test_runtime_checks.py\)"):
+        read_run([_json(tmp_path, [broken])])
 
 
 def test_report_command_reads_the_benchmark_json(tmp_path, monkeypatch, capsys):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from baselines.mfnet_3d import mfnet_3d
-from papers.kpsem.models import KPSEM, AReSE, R3D50, mf_kpsem, r3d_kpsem
+from papers.kpsem.models import KPSEM, AReSE, R3D50, _regional_max, _regional_mean, mf_kpsem, r3d_kpsem
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -124,6 +124,33 @@ def test_single_key_point_uses_one_region_and_keeps_the_output_size():
     assert regional(x).shape == single(x).shape == (1, 16 * 3)
     assert single.extractors[0].region_masks(x).shape[2] == 1
     assert regional.extractors[0].region_masks(x).shape[2] == 4
+
+
+@pytest.mark.parametrize("num_regions", [1, 4, 9])
+def test_axis_by_axis_reductions_equal_the_masked_map_ones(num_regions):
+    """forward reduces each region axis by axis; Eq. 6-7 and 11 read directly reduce K masked copies of the
+    map (region_masks). Same values, same argmax on ties (ReLU zeros), same gradients."""
+    torch.manual_seed(0)
+    arese = AReSE(6, num_regions=num_regions)
+    x = torch.relu(torch.randn(2, 6, 3, 11, 13)).requires_grad_()  # zeros tie within regions
+    x.data[0, 0, 0] = 0.0  # a whole frame of one channel tied
+    masks = arese.region_masks(x).transpose(1, 2)[:, :, None]                    # (N, K, 1, T, H, W)
+    hard = masks.detach() > 0.5
+    expected_values, expected_index = torch.where(hard, x[:, None], float("-inf")).flatten(-2).max(dim=-1)
+    expected_mean = (x[:, None] * masks).sum(dim=(4, 5)) / masks.sum(dim=(4, 5))
+    hard_y, soft_y, hard_x, soft_x = arese.axis_masks(x)
+    values, index = _regional_max(x, hard_y, hard_x)
+    mean = _regional_mean(x, hard_y, soft_y, hard_x, soft_x)
+    assert torch.equal(index, expected_index)
+    assert torch.allclose(values, expected_values) and torch.allclose(mean, expected_mean, atol=1e-6)
+    weights = torch.randn_like(mean)
+    got = torch.autograd.grad((values.sum() + (weights * mean).sum()), [x, *arese.parameters()], allow_unused=True)
+    want = torch.autograd.grad((expected_values.sum() + (weights * expected_mean).sum()), [x, *arese.parameters()],
+                               allow_unused=True)
+    for g, e in zip(got, want, strict=True):
+        assert (g is None) == (e is None) and (g is None or torch.allclose(g, e, atol=1e-5))
+    if num_regions > 1:
+        assert got[1].abs().sum() > 0  # the boundary MLP learns through the soft masks
 
 
 def test_fixed_regions_ignore_the_features():

@@ -39,6 +39,7 @@ from baselines.vmz_resnet import BN_EPS, VMZResNet
 from repro.models import register
 
 SHIFT_WEIGHT_EPS = 0.1  # Eq. 9
+MaybeTensor = torch.Tensor | None
 
 
 class AReSE(nn.Module):
@@ -86,27 +87,37 @@ class AReSE(nn.Module):
         step = torch.cat([ones, step, torch.zeros_like(ones)], dim=2)
         return hard, step[:, :, :-1] - step[:, :, 1:]
 
-    def region_masks(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, T, K, H, W) masks: hard in the forward pass, soft in the backward pass (straight-through)."""
+    def axis_masks(self, x: torch.Tensor) -> tuple[torch.Tensor, MaybeTensor, torch.Tensor, MaybeTensor]:
+        """Hard and soft membership of each row in the s row intervals and of each column in the s column
+        intervals: (N, T, s, H) and (N, T, s, W) each. Region k = a * s + b is row interval a by column
+        interval b; the soft masks are None for a single region."""
         n, _, t, h, w = x.shape
         if self.grid == 1:
-            return x.new_ones(n, t, 1, h, w)
+            return x.new_ones(n, t, 1, h), None, x.new_ones(n, t, 1, w), None
         bounds_x, bounds_y = self.boundaries(x)
         hard_x, soft_x = self._axis_masks(bounds_x, w)
         hard_y, soft_y = self._axis_masks(bounds_y, h)
+        return hard_y, soft_y, hard_x, soft_x
+
+    def region_masks(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, K, H, W) masks: hard in the forward pass, soft in the backward pass (straight-through).
+        `forward` never builds them (see `_regional_max`); they define what it computes."""
+        n, _, t, h, w = x.shape
+        hard_y, soft_y, hard_x, soft_x = self.axis_masks(x)
 
         def outer(my: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
             return (my[:, :, :, None, :, None] * mx[:, :, None, :, None, :]).reshape(n, t, -1, h, w)
 
-        hard, soft = outer(hard_y, hard_x), outer(soft_y, soft_x)
-        return hard + soft - soft.detach()
+        if soft_y is None:
+            return outer(hard_y, hard_x)
+        soft = outer(soft_y, soft_x)
+        return outer(hard_y, hard_x) + soft - soft.detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = x.shape[-1]
-        masks = self.region_masks(x).transpose(1, 2)[:, :, None]                   # (N, K, 1, T, H, W)
+        hard_y, soft_y, hard_x, soft_x = self.axis_masks(x)
         # Key points (Eq. 6-7): per region, channel and frame, the position and value of the maximum.
-        regional = torch.where(masks.detach() > 0.5, x[:, None], torch.full_like(x[:, None], float("-inf")))
-        values, index = regional.flatten(-2).max(dim=-1)                           # (N, K, C, T)
+        values, index = _regional_max(x, hard_y, hard_x)                           # (N, K, C, T)
         coords = torch.stack([index % w, torch.div(index, w, rounding_mode="floor")], dim=-1).to(x.dtype)
         # Eq. 8: location differences between every region a of frame i and b of frame i+1.
         delta = coords[:, None, :, :, 1:] - coords[:, :, None, :, :-1]             # (N, Kr, Kn, C, T-1, 2)
@@ -114,11 +125,52 @@ class AReSE(nn.Module):
         gap = (values[:, :, None, :, :-1] - values[:, None, :, :, 1:]).abs()       # (N, Kr, Kn, C, T-1)
         weights = torch.softmax(1.0 / (gap + SHIFT_WEIGHT_EPS), dim=2)
         shifts = torch.einsum("nabct,nabctd->nactd", weights, delta)               # (N, K, C, T-1, 2)
-        # Eq. 11: regional mean P_R (a masked sum, not an einsum: it is a pooling, not multiply-adds),
-        # mean of adjacent frames P_T (kernel 2), softmax over K.
-        region_mean = (x[:, None] * masks).sum(dim=(4, 5)) / masks.sum(dim=(4, 5))  # (N, K, C, T)
+        # Eq. 11: regional mean P_R over the straight-through masks, mean of adjacent frames P_T (kernel 2),
+        # softmax over K.
+        region_mean = _regional_mean(x, hard_y, soft_y, hard_x, soft_x)            # (N, K, C, T)
         region_weights = torch.softmax((region_mean[..., 1:] + region_mean[..., :-1]) / 2, dim=1)
         return region_weights[..., None] * shifts                                  # Eq. 12
+
+
+# The regions are an s x s grid of axis-aligned intervals, so a reduction over a region runs along W in the
+# s column intervals, then along H in the s row intervals: s copies of the feature map instead of the K = s^2
+# masked copies that `region_masks` would need (R3D-KPSEM at res3 spent most of its extra time there).
+# Masked sums stay element-wise products and sums, not einsums: a pooling, not multiply-adds (repro.flops).
+
+
+def _regional_max(x: torch.Tensor, hard_y: torch.Tensor, hard_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The maximum of x over each region and its flat index h * W + w: (N, K, C, T) each. Ties go to the
+    first position in row-major order, as a max over the flattened masked map gives."""
+    n, c, t, h, w = x.shape
+    outside_x = (hard_x < 0.5)[:, None, :, None]                                   # (N, 1, T, 1, s, W)
+    col_values, col_index = torch.where(outside_x, float("-inf"), x[:, :, :, :, None]).max(dim=-1)  # (N, C, T, H, s)
+    outside_y = (hard_y < 0.5)[:, None, :, :, :, None]                             # (N, 1, T, s, H, 1)
+    values, row = torch.where(outside_y, float("-inf"), col_values[:, :, :, None]).max(dim=4)  # (N, C, T, s, s)
+    column = col_index.gather(3, row)
+    index = row * w + column
+    return (values.flatten(3).permute(0, 3, 1, 2), index.flatten(3).permute(0, 3, 1, 2))
+
+
+def _masked_sum(x: torch.Tensor, mask_y: torch.Tensor, mask_x: torch.Tensor) -> torch.Tensor:
+    """sum over (H, W) of x * (mask_y outer mask_x): (N, C, T, s, s)."""
+    columns = (x[:, :, :, :, None] * mask_x[:, None, :, None]).sum(dim=-1)        # (N, C, T, H, s)
+    return (columns[:, :, :, None] * mask_y[:, None, :, :, :, None]).sum(dim=4)
+
+
+def _regional_mean(x: torch.Tensor, hard_y: torch.Tensor, soft_y: torch.Tensor | None, hard_x: torch.Tensor,
+                   soft_x: torch.Tensor | None) -> torch.Tensor:
+    """The mean of x over each region, (N, K, C, T): the hard mask's mean in the forward pass; in the
+    backward pass x gets the hard mask's gradient and the boundaries the soft mask's (the straight-through
+    masks of `region_masks`). The soft terms are zero in the forward pass and skipped where no gradient
+    is needed."""
+    total = _masked_sum(x, hard_y, hard_x)
+    count = hard_y.sum(dim=-1)[:, None, :, :, None] * hard_x.sum(dim=-1)[:, None, :, None, :]  # (N, 1, T, s, s)
+    if soft_y is not None and soft_x is not None and (soft_y.requires_grad or soft_x.requires_grad):
+        soft_total = _masked_sum(x.detach(), soft_y, soft_x)
+        soft_count = soft_y.sum(dim=-1)[:, None, :, :, None] * soft_x.sum(dim=-1)[:, None, :, None, :]
+        total = total + soft_total - soft_total.detach()
+        count = count + soft_count - soft_count.detach()
+    return (total / count).flatten(3).permute(0, 3, 1, 2)
 
 
 class KPSEM(nn.Module):
