@@ -1,7 +1,8 @@
-"""Fast inference (issue 6, item 3): each 3D-CNN backbone timed in one run with the default options and with
-repro.bench.fast_options (channels-last layouts and inference_mode on CPU; bf16 autocast added on GPU), its
-achieved GFLOP/s given as a fraction of the device's measured matmul throughput. Under `--benchmark-only`
-the papers' input sizes; under a plain `pytest` the small registered examples, one round each."""
+"""Fast inference (issue 6, item 3): each 3D-CNN backbone timed in one run, interleaved round by round
+(repro.bench.time_interleaved), with the default options and with repro.bench.fast_options (channels-last
+layouts and inference_mode on CPU; bf16 autocast added on GPU), its achieved GFLOP/s given as a fraction of
+the device's measured matmul throughput. Under `--benchmark-only` the papers' input sizes; under a plain
+`pytest` the small registered examples, one round each."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -39,22 +40,24 @@ def test_fast_inference(benchmark, request, setup: Setup, case):  # noqa: F811 -
     torch.manual_seed(0)
     inputs = [torch.randn(s) for s in shapes]
     fast = bench.fast_options(setup.options.device, compile=request.config.getoption("bench_compile"))
-    fixed = None if setup.paper_size else bench.RoundsPlan(rounds=1, warmup=0, reduced=True)
-    default_timing, plan = bench.time_forward(_build(probe, "cpu"), inputs, setup.options, fixed)
     peak = bench.peak_gflops(fast) if setup.paper_size else None
 
     def pedantic(step, rounds: int, warmup: int) -> list[float]:
         benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup, iterations=1)
         return list(benchmark.stats.stats.data) if benchmark.stats else []
 
-    fast_timing, _ = bench.time_forward(_build(probe, "cpu"), inputs, fast, plan, runner=pedantic)
+    # default and fast timed interleaved, so load on the machine does not decide the speed-up
+    steps = {"default": bench.prepare(_build(probe, "cpu"), inputs, setup.options),
+             "fast": bench.prepare(_build(probe, "cpu"), inputs, fast)}
+    seconds, rounds = bench.time_interleaved(steps, fast.device, None if setup.paper_size else 1, pedantic)
+    default_timing, fast_timing = bench.Timing(seconds["default"], 1), bench.Timing(seconds["fast"], 1)
     gmacs = setup.meter.measure(replace(probe, inputs=tuple(shapes))).macs / 1e9
     info = {"kind": "fast_inference", "case": case.id, "paper": case.paper, "probe": case.probe.name,
             "model": case.probe.model, "input": "; ".join("x".join(map(str, s)) for s in shapes),
             "size": "paper" if setup.paper_size else "example", "batch": 1, "gmacs": gmacs,
             "device": fast.device, "device_name": bench.device_name(fast.device), "options": fast.describe(),
             "default_options": setup.options.describe(), "dtype": fast.dtype, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "rounds": plan.rounds, "reduced_rounds": plan.reduced,
+            "torch": torch.__version__, "rounds": rounds, "reduced_rounds": not fast.device.startswith("cuda"),
             "peak_gflops": peak, "default_ms": 1e3 * default_timing.median, "fast_ms": 1e3 * fast_timing.median,
             "speedup": default_timing.median / fast_timing.median,
             "default_gflops": bench.achieved_gflops(gmacs * 1e9, default_timing.median),
