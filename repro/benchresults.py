@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import DataError
 from .papers import Paper
-from .runtime import CheckResult, evaluate, load_runtime
+from .runtime import CheckResult, RuntimeSpec, evaluate, load_runtime
 
 REQUIRED = ("case", "probe", "model", "input", "batch", "size", "gmacs", "params", "device", "device_name",
             "options", "rounds", "warmup")
@@ -245,6 +245,7 @@ class Performance:
     svg: str
     run: BenchRun | None
     fast: list[FastRow] = field(default_factory=list)
+    spec: RuntimeSpec | None = None  # the paper's runtime.yaml
 
     @property
     def devices(self) -> list[str]:
@@ -269,21 +270,22 @@ def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
     from .svgplot import latency_plot
 
     spec = load_runtime(paper)
+    declared = spec.checks if spec else []
     rows = [r for r in run.rows if r.paper == paper.id] if run else []
     checks = []
     interleaved = [t for t in run.check_timings if t.paper == paper.id] if run else []
     for timing in interleaved:  # preferred: the checks' probes timed round-robin
         checks += [evaluate(check, paper, timing.fastest, timing.macs, timing.device_name, timing.description)
-                   for check in (spec.checks if spec else [])]
+                   for check in declared]
     done = {(t.device_name, t.options) for t in interleaved}
     for (device, options), (seconds, macs) in latencies(rows).items():
-        if (device, options) not in done:
+        if (device, options) not in done:  # e.g. a file from before the interleaved checks
             checks += [evaluate(check, paper, seconds, macs, device, "from the separate batch-1 benchmarks")
-                       for check in (spec.checks if spec else [])]
-    if spec and not checks:  # no run yet: the checks are listed, unmeasured
-        checks = [evaluate(check, paper, {}, {}, "") for check in spec.checks]
+                       for check in declared]
+    if not checks:  # no run yet: the checks are listed, unmeasured
+        checks = [evaluate(check, paper, {}, {}, "") for check in declared]
     fast = [r for r in run.fast if r.paper == paper.id] if run else []
-    return Performance(rows, checks, latency_plot(rows, colour_by="device") if rows else "", run, fast)
+    return Performance(rows, checks, latency_plot(rows, colour_by="device") if rows else "", run, fast, spec)
 
 
 def index_performance(run: BenchRun | None) -> Performance:

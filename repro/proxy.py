@@ -27,6 +27,11 @@ class ProxyOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def without_confusion(runs: dict[str, dict]) -> dict[str, dict]:
+    """Each run's final metrics without its confusion matrix: the outcome's details keep those apart."""
+    return {name: {k: v for k, v in result.items() if k != "confusion"} for name, result in runs.items()}
+
+
 @dataclass(frozen=True)
 class ProxyCheck:
     id: str

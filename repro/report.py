@@ -21,7 +21,7 @@ from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from .errors import ExpressionError
 from .expr import Interval
 from .papers import CellKey, Paper, Table
-from .runtime import FAILS, HOLDS, by_cell, by_claim, load_runtime, paper_ratio_text, time_cells
+from .runtime import FAILS, HOLDS, by_cell, by_claim, paper_ratio_text, time_cells
 from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
@@ -39,21 +39,19 @@ class PaperView:
     measured_findings: list[Finding] = field(default_factory=list)
     proxies: list[tuple[Any, Any]] = field(default_factory=list)  # (ProxyCheck, LoggedOutcome | None)
     performance: Performance | None = None
+    runtime_by_cell: dict[CellKey, list] = field(default_factory=dict)  # measured runtime checks reading a cell
+    runtime_by_claim: dict[str, list] = field(default_factory=dict)  # ... testing a claim
+
+    def __post_init__(self) -> None:
+        if self.performance:
+            self.runtime_by_cell = by_cell(self.performance.checks)
+            self.runtime_by_claim = by_claim(self.performance.checks)
 
     def counters_disagree(self, key: CellKey) -> bool:
         m = self.verdicts[key].measurement
         if m is None or m.second_opinion is None or not m.value:
             return False
         return abs(m.second_opinion - m.value) / abs(m.value) > DISAGREEMENT
-
-    @property
-    def runtime_by_cell(self) -> dict[CellKey, list]:
-        """Measured runtime checks (repro.runtime.CheckResult) that read each cell."""
-        return by_cell(self.performance.checks) if self.performance else {}
-
-    @property
-    def runtime_by_claim(self) -> dict[str, list]:
-        return by_claim(self.performance.checks) if self.performance else {}
 
     def cell_counts(self) -> Counter:
         return Counter(v.status for v in self.verdicts.values())
@@ -83,9 +81,9 @@ def experiment_reasons(paper: Paper) -> dict[CellKey, str]:
 def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
                proxy_outcomes: Mapping[str, Any] | None = None, benchmarks: BenchRun | None = None) -> PaperView:
     reasons = experiment_reasons(paper)
-    runtime = load_runtime(paper)
-    if runtime:
-        reasons.update(time_cells(runtime))
+    performance = paper_performance(paper, benchmarks)
+    if performance.spec:
+        reasons.update(time_cells(performance.spec))
     verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key)), reasons.get(cell.key))
                 for cell in paper.cells()}
     runs: dict[str, dict[str, str]] = {}
@@ -98,7 +96,7 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
                      extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
                      measured_findings=measured_findings(paper, verdicts),
                      proxies=_proxies(paper, proxy_outcomes or {}),
-                     performance=paper_performance(paper, benchmarks))
+                     performance=performance)
 
 
 def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:

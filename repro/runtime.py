@@ -25,7 +25,7 @@ from .papers import Paper, Tolerance, _Reader
 from .verdicts import default_tolerances
 from .yamlsrc import LocDict, LocList, load_yaml
 
-UNITS = {"x": 1.0, "%": 1.0}  # the formula is written in the unit: a "%" check multiplies by 100 itself
+UNITS = ("x", "%")  # the formula is written in the unit: a "%" check multiplies by 100 itself
 TARGETS = ("flops", "paper")
 COMPARE_OPS = ("approx", "le", "ge")
 HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
@@ -126,7 +126,7 @@ def _check(reader: _Reader, paper: Paper, probes: dict[str, Probe], node: object
     check_id = reader.text(node, "id", where)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", check_id):
         raise DataError(path, node.line_of("id"), f"{where}.id", f"a slug of a-z, 0-9, - and _; got {check_id!r}")
-    unit = reader.choice(node, "unit", where, tuple(UNITS), "x")
+    unit = reader.choice(node, "unit", where, UNITS, "x")
     formula = _formula(path, node, "time", where, probes, functions=("time",))
     expression = None
     written = reader.text(node, "paper", where, required=False)

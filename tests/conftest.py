@@ -83,6 +83,17 @@ def toy_paper(toy_root: Path):
     return load_paper(toy_root / "toy")
 
 
+@pytest.fixture(scope="session")
+def ucf101_tree(tmp_path_factory) -> Path:
+    """A small synthetic UCF101 tree (repro.data.synth: 24 frames of 64x48 per video), made once per session
+    for the tests that run experiments end to end."""
+    from repro.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("ucf")
+    synthesize(root, layout="ucf101", frames=24, width=64, height=48)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _private_cost_cache(tmp_path, monkeypatch):
     """`repro costs` caches counts in $REPRO_CACHE_DIR; tests must neither read nor fill the user's."""

@@ -13,7 +13,6 @@ import torch
 from conftest import write_paper
 
 from repro.cli import main
-from repro.data.synth import synthesize
 from repro.engine.config import TrainConfig
 from repro.engine.loop import Stop, Task, fit
 from repro.errors import DataError
@@ -44,13 +43,6 @@ not_run:
 """
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ucf")
-    synthesize(root, layout="ucf101", frames=24, width=64, height=48)
-    return root
-
-
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     paper = write_paper(tmp_path / "papers")
@@ -69,9 +61,9 @@ def test_experiments_cover_the_toy_paper(toy):
         load_experiments(load_papers("toy")[0])
 
 
-def test_repro_run_trains_logs_and_the_report_shows_it(toy, tree, tmp_path):
+def test_repro_run_trains_logs_and_the_report_shows_it(toy, ucf101_tree, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri])
+    code = main(["run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(tmp_path), "--tracking-uri", uri])
     assert code == 0
     run_dir = tmp_path / "runs" / "toy" / "tiny"
     record, final = (json.loads((run_dir / name).read_text()) for name in ("run.json", "final.json"))
@@ -87,13 +79,13 @@ def test_repro_run_trains_logs_and_the_report_shows_it(toy, tree, tmp_path):
     assert f"{final['top1']:.4g}" in page
 
 
-def test_a_killed_run_resumes_to_the_same_result(toy, tree, tmp_path):
+def test_a_killed_run_resumes_to_the_same_result(toy, ucf101_tree, tmp_path):
     experiment = find("toy/tiny", load_papers("toy"))
     config = experiment.config.replace(epochs=3)
 
     def run(run_dir, **kwargs):
         dataset, train, test, _ = effective(experiment, proxy=False)
-        train_set, test_set = _datasets(experiment, dataset, train, test, config, tree, tmp_path)
+        train_set, test_set = _datasets(experiment, dataset, train, test, config, ucf101_tree, tmp_path)
         torch.manual_seed(config.seed)
         from tinymodels import tiny3d
 
@@ -116,7 +108,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy, tree, tmp_path):
         fit(task, [], [], config.replace(lr=0.1), run_dir=tmp_path / "killed", resume=True)
 
 
-def test_two_gloo_processes_match_one(toy, tree, tmp_path):
+def test_two_gloo_processes_match_one(toy, ucf101_tree, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
     results = {}
@@ -126,7 +118,7 @@ def test_two_gloo_processes_match_one(toy, tree, tmp_path):
         paper = write_paper(tmp_path / name / "papers")
         (paper / "experiments.yaml").write_text(EXPERIMENTS_YAML.format(batch=batch))
         out = tmp_path / name
-        done = subprocess.run([*launcher, "run", "toy/tiny", "--data-root", str(tree), "--out", str(out),
+        done = subprocess.run([*launcher, "run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(out),
                                "--tracking-uri", f"sqlite:///{out / 'mlflow.db'}"],
                               env={**env, "REPRO_PAPERS": str(paper.parent)}, capture_output=True, text=True,
                               timeout=300)
@@ -142,9 +134,9 @@ def test_two_gloo_processes_match_one(toy, tree, tmp_path):
     assert ddp["loss"] == pytest.approx(single["loss"], rel=1e-4)
 
 
-def test_an_unreachable_tracking_server_loses_nothing(toy, tree, tmp_path, capsys):
+def test_an_unreachable_tracking_server_loses_nothing(toy, ucf101_tree, tmp_path, capsys):
     down = "http://127.0.0.1:9"  # nothing listens on the discard port
-    assert main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", down,
+    assert main(["run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(tmp_path), "--tracking-uri", down,
                  "--epochs", "1"]) == 0
     shown = json.loads(capsys.readouterr().out)
     run_dir = tmp_path / "runs" / "toy" / "tiny"
@@ -199,7 +191,7 @@ def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path
     assert 'id="proxy-a-beats-b"' in page and "did not hold" in page and "A did not beat B" in page
 
 
-def test_run_starts_from_the_weights_given(toy, tree, tmp_path, capsys):
+def test_run_starts_from_the_weights_given(toy, ucf101_tree, tmp_path, capsys):
     from tinymodels import tiny3d
 
     from repro.engine.loop import evaluate
@@ -209,26 +201,26 @@ def test_run_starts_from_the_weights_given(toy, tree, tmp_path, capsys):
     path = tmp_path / "mine.pth"
     torch.save({"state_dict": trained.state_dict()}, path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri,
+    assert main(["run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(tmp_path), "--tracking-uri", uri,
                  "--epochs", "0", "--weights", f"pretrained={path}"]) == 0
     shown = json.loads(capsys.readouterr().out)
     experiment = find("toy/tiny", load_papers("toy"))
     dataset, train, test, config = effective(experiment, proxy=False)
-    _, test_set = _datasets(experiment, dataset, train, test, config, tree, tmp_path)
+    _, test_set = _datasets(experiment, dataset, train, test, config, ucf101_tree, tmp_path)
     direct = evaluate(Task(trained), test_set, batch_size=8, device="cpu")
     assert shown["top1"] == direct["top1"] and shown["loss"] == pytest.approx(direct["loss"])
-    assert main(["run", "toy/tiny", "--data-root", str(tree), "--weights", "pretrained"]) == 2
+    assert main(["run", "toy/tiny", "--data-root", str(ucf101_tree), "--weights", "pretrained"]) == 2
     assert "--weights takes NAME=PATH" in capsys.readouterr().err
 
 
-def test_an_experiment_over_splits_reports_their_mean_and_resumes_by_split(toy, tree, tmp_path, monkeypatch):
+def test_an_experiment_over_splits_reports_their_mean_and_resumes_by_split(toy, ucf101_tree, tmp_path, monkeypatch):
     """dataset.splits: each split trained and tested in its own folder; the cells get the mean (UCF101's
     "mean over three splits"); with --resume a finished split is not run again."""
     yaml_text = EXPERIMENTS_YAML.format(batch=8).replace("split: 1,", "splits: [1, 2],")
     (toy / "experiments.yaml").write_text(yaml_text)
     assert find("toy/tiny", load_papers("toy")).splits == (1, 2)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = ["run", "toy/tiny", "--data-root", str(tree), "--out", str(tmp_path), "--tracking-uri", uri,
+    command = ["run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(tmp_path), "--tracking-uri", uri,
                "--epochs", "1"]
     assert main(command) == 0
     run_dir = tmp_path / "runs" / "toy" / "tiny"

@@ -10,7 +10,6 @@ import pytest
 from conftest import write_paper
 
 from repro.cli import main
-from repro.data.synth import synthesize
 from repro.experiments import load_experiments
 from repro.full_runs import FAILED, FINISHED, RAN, SKIPPED, dependencies, ordered, parse_data_roots, run_all
 from repro.papers import load_papers
@@ -40,13 +39,6 @@ def write_experiments(paper: Path, *, stage1_layout: str = "ucf101", stage1_mode
                                                 args="{backbone_from: stage1, note: free text}")
     text += EXPERIMENT.format(id="stage1", row="Base", layout=stage1_layout, model=stage1_model, args="{}")
     (paper / "experiments.yaml").write_text(text)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ucf")
-    synthesize(root, layout="ucf101", frames=24, width=64, height=48)
-    return root
 
 
 @pytest.fixture
@@ -80,9 +72,9 @@ def test_data_roots_by_layout_or_one_for_all(tmp_path):
         parse_data_roots(["ucf=/d/ucf"])
 
 
-def test_reproduce_with_data_root_runs_every_experiment_and_reports_them(toy, tree, tmp_path, capsys):
+def test_reproduce_with_data_root_runs_every_experiment_and_reports_them(toy, ucf101_tree, tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = ["reproduce", "--paper", "toy", "--no-measure", "--data-root", f"ucf101={tree}", "--runs",
+    command = ["reproduce", "--paper", "toy", "--no-measure", "--data-root", f"ucf101={ucf101_tree}", "--runs",
                str(tmp_path / "work"), "--out", str(tmp_path / "reports"), "--tracking-uri", uri]
     assert main(command) == 0
     shown = capsys.readouterr().out
@@ -98,21 +90,21 @@ def test_reproduce_with_data_root_runs_every_experiment_and_reports_them(toy, tr
     assert (tmp_path / "work" / "runs" / "toy" / "stage1" / "final.json").stat().st_mtime_ns == stamp
 
 
-def test_a_failed_or_unrunnable_experiment_skips_what_depends_on_it(toy, tree, tmp_path):
+def test_a_failed_or_unrunnable_experiment_skips_what_depends_on_it(toy, ucf101_tree, tmp_path):
     lines = []
     write_experiments(toy, stage1_model="tinymodels:absent")
-    outcomes = run_all(_experiments(), {None: tree}, out_dir=tmp_path, report=lines.append, uri=f"sqlite:///{tmp_path}/m.db",
+    outcomes = run_all(_experiments(), {None: ucf101_tree}, out_dir=tmp_path, report=lines.append, uri=f"sqlite:///{tmp_path}/m.db",
                        show_progress=False)
     assert [(o.experiment.id, o.status) for o in outcomes] == [("stage1", FAILED), ("stage2", SKIPPED)]
     assert "needs stage1" in outcomes[1].detail and any("Traceback" in line for line in lines)
     write_experiments(toy, stage1_layout="hmdb51")
-    outcomes = run_all(_experiments(), {"ucf101": tree}, out_dir=tmp_path, report=lines.append)
+    outcomes = run_all(_experiments(), {"ucf101": ucf101_tree}, out_dir=tmp_path, report=lines.append)
     assert [(o.status, o.detail) for o in outcomes] == [
         (SKIPPED, "no --data-root for the hmdb51 layout"), (SKIPPED, "needs stage1, which did not finish")]
     write_experiments(toy)
-    outcomes = run_all(_experiments(), {None: tree}, out_dir=tmp_path, only={"stage1"}, report=lines.append,
+    outcomes = run_all(_experiments(), {None: ucf101_tree}, out_dir=tmp_path, only={"stage1"}, report=lines.append,
                        uri=f"sqlite:///{tmp_path}/m.db", show_progress=False)
     assert [(o.experiment.id, o.status) for o in outcomes] == [("stage1", RAN)]
-    outcomes = run_all(_experiments(), {None: tree}, out_dir=tmp_path, resume=True, only={"stage1"},
+    outcomes = run_all(_experiments(), {None: ucf101_tree}, out_dir=tmp_path, resume=True, only={"stage1"},
                        report=lines.append)
     assert outcomes[0].status == FINISHED and outcomes[0].detail.startswith("top1 ")

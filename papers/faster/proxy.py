@@ -15,7 +15,7 @@ The claim counts as held when FAST-GRU's top-1 is strictly higher.
 """
 from __future__ import annotations
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 EXPENSIVE, CHEAP = "r2p1d50-l8", "r2d26-l8"
 FAST_GRU, AVG_POOL = "fastgru-l8-n4", "avgpool-l8-n4"
@@ -36,8 +36,7 @@ def fast_gru_beats_avg_pool(ctx: ProxyContext) -> ProxyOutcome:
                f"{'beat' if held else 'did not beat'} average pooling. Stage-1 backbones alone (4 uniform clips "
                f"each): small3d {values['expensive.top1']:.1f}%, small2d {values['cheap.top1']:.1f}%, "
                f"chance {chance:.1f}%")
-    details = {"runs": {name: {k: v for k, v in result.items() if k != "confusion"}
-                        for name, result in {**backbones, FAST_GRU: fast_gru, AVG_POOL: avg_pool}.items()},
+    details = {"runs": without_confusion({**backbones, FAST_GRU: fast_gru, AVG_POOL: avg_pool}),
                "confusion": {FAST_GRU: fast_gru.get("confusion"), AVG_POOL: avg_pool.get("confusion")}}
     return ProxyOutcome(held, values, summary, details)
 

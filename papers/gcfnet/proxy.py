@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 BACKBONE, DCLIPS, GCF = "resnext-k600", "resnext-k600-dclips", "gcf-resnext-k600"
 
@@ -59,8 +59,7 @@ def gcf_beats_dclips(ctx: ProxyContext) -> ProxyOutcome:
                f"all-action test videos; chance {100.0 / classes:.1f}%; backbone "
                f"training loss {values['backbone_train_loss']:.3f} against ln {classes} = {math.log(classes):.3f}; "
                f"{gcf['videos']} test videos): {'GCF-Net beat D-Clips' if held else 'GCF-Net did not beat D-Clips'}.")
-    details = {"runs": {name: {k: v for k, v in result.items() if k != "confusion"}
-                        for name, result in ((BACKBONE, backbone), (DCLIPS, dclips), (GCF, gcf))}}
+    details = {"runs": without_confusion({BACKBONE: backbone, DCLIPS: dclips, GCF: gcf})}
     return ProxyOutcome(held, values, summary, details)
 
 

@@ -35,7 +35,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 AUDIO, FUSION = "audio-chromagram", "fusion-chromagram"
 AUDIO_PAIR = ("OrbitHum", "OrbitWhistle")
@@ -79,9 +79,9 @@ def fusion_beats_video(ctx: ProxyContext) -> ProxyOutcome:
         f"{values['stand_in_train_loss']:.3f} against ln {len(classes)} = {values['chance_loss']:.3f}). "
         f"{'Fusion beat video alone' if held else 'Fusion did not beat video alone'}"
         f"{' and audio alone' if both else ''}.")
-    details = {"classes": classes, "runs": {name: {k: v for k, v in result.items() if k != "confusion"}
-                                            for name, result in (*runs.items(), ("stand_in", stand_in))},
-               "confusion": {name: result["confusion"] for name, result in (*runs.items(), ("stand_in", stand_in))},
+    every = {**runs, "stand_in": stand_in}
+    details = {"classes": classes, "runs": without_confusion(every),
+               "confusion": {name: result["confusion"] for name, result in every.items()},
                "kept": record.get("kept"), "no_audio": len(record.get("no_audio", []))}
     return ProxyOutcome(held, values, summary, details)
 
