@@ -12,7 +12,7 @@ from .errors import DataError, WeightsError
 
 
 def _tables(args: argparse.Namespace) -> int:
-    from .papers import load_papers
+    from .audit.papers import load_papers
 
     papers = load_papers(args.paper)
     if args.json:
@@ -27,8 +27,8 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import audit_paper, ordered
-    from .papers import load_papers
+    from .audit.claims import audit_paper, ordered
+    from .audit.papers import load_papers
 
     findings = [f for p in load_papers(args.paper) for f in ordered(audit_paper(p))]
     if args.json:
@@ -62,7 +62,7 @@ def _costs(args: argparse.Namespace) -> int:
     from .atomic import write_text_atomic
     from .console import print_costs
     from .costs import extra_rows, probe_rows, rows
-    from .papers import load_papers
+    from .audit.papers import load_papers
 
     measured = _measure_costs(load_papers(args.paper), args)
     print_costs(measured)
@@ -76,12 +76,12 @@ def _costs(args: argparse.Namespace) -> int:
 
 
 def _render(papers: list, args: argparse.Namespace) -> int:
-    from .report import render
+    from .report.render import render
     from .tracking import load_all
 
     from .proxy import load_outcomes
 
-    from .benchresults import DEFAULT_PATH, load_default
+    from .report.performance import DEFAULT_PATH, load_default
 
     outcomes = {p.id: load_outcomes(p, args.tracking_uri) for p in papers}
     benchmarks = load_default(args.benchmarks)
@@ -96,15 +96,15 @@ def _render(papers: list, args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .papers import load_papers
+    from .audit.papers import load_papers
 
     return _render(load_papers(args.paper), args)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     """Audit, every measurement the suite has for the paper, then the report."""
-    from .audit import audit_paper
-    from .papers import load_papers
+    from .audit.claims import audit_paper
+    from .audit.papers import load_papers
 
     papers = load_papers(args.paper)
     for paper in papers:
@@ -128,7 +128,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _experiments(args: argparse.Namespace) -> int:
     from .experiments import load_experiments, uncovered
-    from .papers import load_papers
+    from .audit.papers import load_papers
 
     rows = []
     for paper in load_papers(args.paper):
@@ -193,7 +193,7 @@ def _full_runs(papers: list, args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .experiments import find
-    from .papers import load_papers
+    from .audit.papers import load_papers
     from .runner import run_experiment
 
     try:
@@ -227,7 +227,7 @@ def _run_proxies(papers: list, args: argparse.Namespace) -> None:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from .papers import load_papers
+    from .audit.papers import load_papers
 
     _run_proxies(load_papers(args.paper), args)
     return 0

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from .audit import OP_WORDS, Finding
-from .papers import Paper
+from .audit.claims import OP_WORDS, Finding
+from .audit.papers import Paper
 
 _STYLE = {"consistent": "green", "inconsistent": "bold red", "unchecked": "dim"}
 

@@ -33,7 +33,7 @@ from . import models
 from .errors import DataError
 from .flops import count as fvcore_count
 from .flops import count_params
-from .papers import Cell, Paper
+from .audit.papers import Cell, Paper
 from .yamlsrc import LocDict, LocList, load_yaml
 
 UNIT_SCALE = {"%": 0.01, "M": 1e6, "K": 1e3, "G": 1e9, "GFLOPs": 1e9, "MFLOPs": 1e6, "GMACs": 1e9, "MMACs": 1e6}
@@ -544,7 +544,7 @@ def specs(papers: Iterable[Paper]) -> list[CostSpec]:
 
 def rows(costs: PaperCosts) -> list[dict[str, Any]]:
     """One JSON-ready row per cost cell: published, measured, both counters, delta and verdict."""
-    from .verdicts import Measurement, judge
+    from .audit.verdicts import Measurement, judge
 
     out = []
     for entry in costs.spec.cells:

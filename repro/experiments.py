@@ -12,7 +12,7 @@ from typing import Any
 
 from .engine.config import TrainConfig
 from .errors import DataError
-from .papers import CellKey, Paper
+from .audit.papers import CellKey, Paper
 from .yamlsrc import LocDict, LocList, load_yaml
 
 METRICS = ("top1", "top5", "mean_class")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .papers import Paper
+from .audit.papers import Paper
 
 
 @dataclass

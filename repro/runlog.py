@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
-from .papers import CellKey
+from .audit.papers import CellKey
 from .tracking import EXPERIMENT, _ensure_experiment, metric_key, provenance, tracking_uri
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from . import models
 from .costs import Formula, Probe, _formula, _probe, load_costs
 from .errors import DataError, ExpressionError
-from .expr import Expression, parse
-from .papers import Paper, Tolerance, _Reader
-from .verdicts import default_tolerances
+from .audit.expr import Expression, parse
+from .audit.papers import Paper, Tolerance, _Reader
+from .audit.verdicts import default_tolerances
 from .yamlsrc import LocDict, LocList, load_yaml
 
 UNITS = ("x", "%")  # the formula is written in the unit: a "%" check multiplies by 100 itself
@@ -229,7 +229,7 @@ class CheckResult:
 def published(check: RuntimeCheck, paper: Paper) -> tuple[float, tuple[float, float]] | None:
     if check.paper is None:
         return None
-    from .audit import published_lookup
+    from .audit.claims import published_lookup
 
     value = check.paper.evaluate(published_lookup(paper))
     return value.mid, (value.lo, value.hi)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
-from .papers import Cell, CellKey, Paper
-from .verdicts import Measurement
+from .audit.papers import Cell, CellKey, Paper
+from .audit.verdicts import Measurement
 
 EXPERIMENT = "repro"
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the working directory

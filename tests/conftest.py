@@ -78,7 +78,7 @@ def toy_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def toy_paper(toy_root: Path):
-    from repro.papers import load_paper
+    from repro.audit.papers import load_paper
 
     return load_paper(toy_root / "toy")
 
@@ -144,8 +144,8 @@ def pytest_terminal_summary(terminalreporter, config):
     rows = config.stash.get(BENCH_ROWS, [])
     if not rows or _bench_settings(config)[1] != "paper":
         return
-    from repro.benchresults import BenchRun, check_timing_from, paper_performance, row_from
-    from repro.papers import load_papers
+    from repro.report.performance import BenchRun, check_timing_from, paper_performance, row_from
+    from repro.audit.papers import load_papers
 
     run = BenchRun(["this session"], [r for i, e in enumerate(rows) if (r := row_from(e, f"row {i}", "session"))],
                    check_timings=[t for i, e in enumerate(rows) if (t := check_timing_from(e, f"row {i}", "session"))])

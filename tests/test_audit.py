@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from repro.audit import audit_paper, check, ordered, published_lookup
+from repro.audit.claims import audit_paper, check, ordered, published_lookup
 from repro.errors import ExpressionError
-from repro.expr import Interval, parse
-from repro.papers import load_paper
+from repro.audit.expr import Interval, parse
+from repro.audit.papers import load_paper
 
 from conftest import write_paper
 
@@ -132,7 +132,7 @@ def test_audit_json_keys(toy_paper):
 
 def test_the_papers_contradictions_are_found():
     """Known arithmetic slips, worked out by hand from the printed tables."""
-    from repro.papers import load_papers
+    from repro.audit.papers import load_papers
 
     status = {(f.claim.paper, f.claim.id): f.consistent for p in load_papers() for f in audit_paper(p)}
     inconsistent = {key for key, ok in status.items() if ok is False}

@@ -24,7 +24,7 @@ import torch
 from conftest import BENCH_ROWS
 from repro import bench, models
 from repro.costs import Meter, _build, default_cache_dir
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runtime import bench_cases, uncovered_models
 
 CASES = bench_cases(load_papers())

@@ -13,12 +13,12 @@ from torch import nn
 
 from conftest import write_paper
 from repro import bench, cli
-from repro.benchresults import paper_performance, read_run
+from repro.report.performance import paper_performance, read_run
 from repro.errors import DataError
-from repro.papers import load_paper
-from repro.report import render
+from repro.audit.papers import load_paper
+from repro.report.render import render
 from repro.runtime import FAILS, HOLDS, NOT_MEASURED, bench_cases, evaluate, load_runtime, uncovered_models
-from repro.svgplot import latency_plot
+from repro.report.latency_plot import latency_plot
 
 
 class Sleeper(nn.Module):

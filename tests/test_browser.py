@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from repro.papers import load_papers
-from repro.report import render
+from repro.audit.papers import load_papers
+from repro.report.render import render
 
 from conftest import REPO
 

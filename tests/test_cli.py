@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from repro.cli import main
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 
 from conftest import REPO, TABLES_YAML, write_paper
 

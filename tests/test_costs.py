@@ -11,7 +11,7 @@ from conftest import REPO, write_paper
 from repro import cli
 from repro.costs import CostValue, Meter, Probe, load_costs, measure_paper, rows
 from repro.errors import DataError
-from repro.papers import load_paper, load_papers
+from repro.audit.papers import load_paper, load_papers
 
 # faster/avg_pool on 2 clips: global pooling, then a 2048 -> 400 classifier per clip.
 AVG_POOL_MACS = 2 * 2048 * 400
@@ -174,7 +174,7 @@ def test_disk_cache_serves_a_later_process_and_survives_damage(tmp_path, monkeyp
 
 
 def test_report_shows_both_counters_when_they_disagree(toy_root, tmp_path, monkeypatch):
-    from repro.report import render
+    from repro.report.render import render
     from repro.tracking import load_all, log_measurements
 
     monkeypatch.setenv("REPRO_PAPERS", str(toy_root))
@@ -189,8 +189,8 @@ def test_report_shows_both_counters_when_they_disagree(toy_root, tmp_path, monke
 
 
 def test_a_measured_zero_in_a_claim_does_not_break_the_report(toy_paper, tmp_path):
-    from repro.report import render
-    from repro.verdicts import Measurement
+    from repro.report.render import render
+    from repro.audit.verdicts import Measurement
 
     measured = {("toy", ("1", "Ours", "GFLOPs")): Measurement(15.0), ("toy", ("1", "Base", "GFLOPs")): Measurement(0.0)}
     render([toy_paper], tmp_path / "r", measured)

@@ -17,7 +17,7 @@ from repro.engine.config import TrainConfig
 from repro.engine.loop import Stop, Task, fit
 from repro.errors import DataError
 from repro.experiments import find, load_experiments, uncovered
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runner import _datasets, effective
 from repro.tracking import load_all
 
@@ -159,7 +159,7 @@ def test_train_config_names_the_bad_field():
 
 
 def test_the_report_says_why_a_cell_has_no_value(toy, tmp_path):
-    from repro.report import render
+    from repro.report.render import render
 
     render(load_papers("toy"), tmp_path)
     page = (tmp_path / "toy.html").read_text()
@@ -171,7 +171,7 @@ def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path
     import types
 
     from repro.proxy import ProxyCheck, ProxyOutcome, load_outcomes, run_checks
-    from repro.report import render
+    from repro.report.render import render
 
     def compare(ctx):
         return ProxyOutcome(held=False, values={"a.top1": 25.0, "b.top1": 50.0},

@@ -7,7 +7,7 @@ import pytest
 from repro.data.protocols import make_protocol
 from repro.experiments import accuracy_cells, load_experiments, uncovered
 from repro.models import builder
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 
 PAPERS = load_papers()
 # pipeline_args naming the experiment whose checkpoint a pipeline loads (maivar's init_from names a module)

@@ -19,7 +19,7 @@ from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
 from repro.engine.loop import evaluate, fit
 from repro.experiments import find
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runner import Context
 
 CLASSES = 8

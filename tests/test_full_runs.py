@@ -12,7 +12,7 @@ from conftest import write_paper
 from repro.cli import main
 from repro.experiments import load_experiments
 from repro.full_runs import FAILED, FINISHED, RAN, SKIPPED, dependencies, ordered, parse_data_roots, run_all
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 
 TESTS = Path(__file__).parent
 

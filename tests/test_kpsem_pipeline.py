@@ -15,7 +15,7 @@ from repro.errors import WeightsError
 from repro.engine.optim import Schedule, make_optimizer
 from repro.experiments import find
 from repro.models import build
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runner import Context
 from repro.weights import inflate_kernel
 

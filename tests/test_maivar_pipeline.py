@@ -28,7 +28,7 @@ from repro.engine.config import TrainConfig
 from repro.engine.loop import Task, fit
 from repro.engine.optim import Schedule, make_optimizer
 from repro.experiments import find
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runner import Context, _datasets, effective, model_spec
 
 CLASSES = ["MoveLeft", "OrbitHum", "OrbitWhistle"]

@@ -26,7 +26,7 @@ from repro.data.protocols import make_protocol
 from repro.data.synth import synthesize
 from repro.engine import checkpoint
 from repro.experiments import find
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runner import Context, model_spec
 
 CLASSES = ["MoveDown", "MoveLeft", "MoveRight", "MoveUp"]

@@ -5,9 +5,9 @@ import re
 
 from markupsafe import escape
 
-from repro.papers import load_papers
-from repro.report import build_view, render
-from repro.verdicts import Measurement
+from repro.audit.papers import load_papers
+from repro.report.render import build_view, render
+from repro.audit.verdicts import Measurement
 
 
 def test_toy_page_shows_published_measured_delta_and_verdict(toy_paper, tmp_path):

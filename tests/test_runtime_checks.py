@@ -17,9 +17,9 @@ from conftest import BENCH_ROWS
 from test_benchmarks import Setup, setup  # noqa: F401 - setup is a fixture
 
 from repro import bench, models
-from repro.benchresults import CheckTiming
+from repro.report.performance import CheckTiming
 from repro.costs import _build
-from repro.papers import load_papers
+from repro.audit.papers import load_papers
 from repro.runtime import HOLDS, FAILS, evaluate, load_runtime
 
 SPECS = [spec for paper in load_papers() if (spec := load_runtime(paper)) is not None and spec.checks]

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from repro.errors import DataError
-from repro.papers import load_paper
+from repro.audit.papers import load_paper
 
 from conftest import CLAIMS_YAML, TABLES_YAML, write_paper
 

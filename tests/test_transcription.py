@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from repro.papers import load_papers, paper_ids
+from repro.audit.papers import load_papers, paper_ids
 
 from conftest import REPO
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from repro.papers import load_paper
-from repro.verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, default_tolerances, judge
+from repro.audit.papers import load_paper
+from repro.audit.verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, default_tolerances, judge
 
 from conftest import TABLES_YAML, write_paper
 
@@ -69,7 +69,7 @@ def test_proxy_never_reproduces(toy_paper):
 
 
 def test_cited_rows_say_they_come_from_another_paper():
-    from repro.papers import load_papers
+    from repro.audit.papers import load_papers
 
     (faster,) = load_papers("faster")
     cited = [c for c in faster.cells() if "[41]" in c.row]

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-from .errors import DataError, ExpressionError
+from ..errors import DataError, ExpressionError
 from .expr import Expression, parse
 from .numbers import Printed, is_absent, parse_printed
-from .yamlsrc import LocDict, LocList, load_yaml
+from ..yamlsrc import LocDict, LocList, load_yaml
 
 KINDS = ("accuracy", "params", "flops", "time", "count", "ratio", "other")
 OPS = ("eq", "approx", "gt", "ge", "lt", "le")

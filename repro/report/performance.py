@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .papers import Paper
-from .runtime import CheckResult, RuntimeSpec, evaluate, load_runtime
+from ..errors import DataError
+from ..audit.papers import Paper
+from ..runtime import CheckResult, RuntimeSpec, evaluate, load_runtime
 
 REQUIRED = ("case", "probe", "model", "input", "batch", "size", "gmacs", "params", "device", "device_name",
             "options", "rounds", "warmup")
@@ -267,7 +267,7 @@ def latencies(rows: Iterable[BenchRow]) -> dict[tuple[str, str], tuple[dict[str,
 
 
 def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
-    from .svgplot import latency_plot
+    from .latency_plot import latency_plot
 
     spec = load_runtime(paper)
     declared = spec.checks if spec else []
@@ -290,7 +290,7 @@ def paper_performance(paper: Paper, run: BenchRun | None) -> Performance:
 
 def index_performance(run: BenchRun | None) -> Performance:
     """Every paper's rows in one plot, and the rows of models benchmarked at a registered reference input."""
-    from .svgplot import latency_plot
+    from .latency_plot import latency_plot
 
     rows = run.rows if run else []
     return Performance([r for r in rows if r.paper is None], [],

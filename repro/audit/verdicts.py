@@ -46,10 +46,10 @@ class Verdict:
 
 @lru_cache(maxsize=1)
 def default_tolerances() -> dict[str, Tolerance]:
-    data = yaml.safe_load(resources.files("repro").joinpath("tolerances.yaml").read_text())
+    data = yaml.safe_load(resources.files("repro.audit").joinpath("tolerances.yaml").read_text())
     missing = set(KINDS) - set(data)
     if missing:
-        raise ValueError(f"repro/tolerances.yaml: every kind needs a tolerance; missing {sorted(missing)}")
+        raise ValueError(f"repro/audit/tolerances.yaml: every kind needs a tolerance; missing {sorted(missing)}")
     return {kind: Tolerance(**data[kind]) for kind in KINDS}
 
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 
-from .errors import ExpressionError
+from ..errors import ExpressionError
 
 REF = re.compile(r"\{([^{}]*)\}")
 

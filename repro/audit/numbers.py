@@ -59,3 +59,36 @@ def parse_printed(raw: object) -> Printed:
     value = sign * float(f"{whole}.{frac}" if frac else whole)
     return Printed(value=value, text=text, half_unit=0.5 * 10.0 ** (-len(frac)),
                    qualifier=match.group("qualifier"))
+
+
+MINUS = "\N{MINUS SIGN}"
+
+
+def decimals_for(value: float, significant: int = 3) -> int:
+    """Decimals that show `value` with `significant` digits (0 for values of that many digits or more)."""
+    if value == 0 or not math.isfinite(value):
+        return 0
+    return max(0, min(6, significant - 1 - math.floor(math.log10(abs(value)))))
+
+
+def show(value: float | None, decimals: int | None = None, *, signed: bool = False) -> str:
+    """`value` as a reader should see it: at `decimals` (None: three significant digits), thousands
+    separated from 10,000, a true minus sign, never exponent form and never "-0.0"."""
+    if value is None:
+        return "—"
+    if math.isinf(value):
+        return ("" if value > 0 else MINUS) + "∞"
+    if math.isnan(value):
+        return "n/a"
+    places = decimals_for(value) if decimals is None else decimals
+    text = f"{abs(value):,.{places}f}" if abs(value) >= 1e4 else f"{abs(value):.{places}f}"
+    if not text.strip("0.,"):  # rounds to zero: no sign either way
+        return text
+    sign = MINUS if value < 0 else ("+" if signed else "")
+    return sign + text
+
+
+def show_range(lo: float, hi: float, decimals: int) -> str:
+    """An interval at `decimals`; a single number when both ends show the same."""
+    low, high = show(lo, decimals), show(hi, decimals)
+    return low if low == high else f"{low}–{high}"

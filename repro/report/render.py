@@ -13,16 +13,16 @@ from typing import Any
 
 import jinja2
 
-from . import __version__
-from .atomic import write_text_atomic
-from .audit import OP_WORDS, Finding, audit_paper, check, ordered, published_lookup
-from .benchresults import BenchRun, Performance, index_performance, paper_performance
-from .costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
-from .errors import ExpressionError
-from .expr import Interval
-from .papers import CellKey, Paper, Table
-from .runtime import FAILS, HOLDS, by_cell, by_claim, paper_ratio_text, time_cells
-from .verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
+from .. import __version__
+from ..atomic import write_text_atomic
+from ..audit.claims import OP_WORDS, Finding, audit_paper, check, ordered, published_lookup
+from .performance import BenchRun, Performance, index_performance, paper_performance
+from ..costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
+from ..errors import ExpressionError
+from ..audit.expr import Interval
+from ..audit.papers import CellKey, Paper, Table
+from ..runtime import FAILS, HOLDS, by_cell, by_claim, paper_ratio_text, time_cells
+from ..audit.verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, Verdict, judge
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
 Extras = Mapping[tuple[str, str], Measurement]
@@ -69,7 +69,7 @@ class PaperView:
 
 def experiment_reasons(paper: Paper) -> dict[CellKey, str]:
     """Why each accuracy cell has no value yet: the experiment to run, or the declared reason not to."""
-    from .experiments import load_experiments
+    from ..experiments import load_experiments
 
     found = load_experiments(paper)
     reasons = {key: f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU)"
@@ -100,7 +100,7 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
 
 
 def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:
-    from .proxy import checks
+    from ..proxy import checks
 
     return [(check, outcomes.get(check.id)) for check in checks(paper)]
 
@@ -125,7 +125,7 @@ def measured_findings(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> list
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("repro", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("repro.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
@@ -156,7 +156,7 @@ def render(papers: list[Paper], out_dir: Path, measured: Measured | None = None,
     """Write index.html and <paper>.html into `out_dir`; returns the paths written.
 
     `proxy_outcomes` maps paper id to its logged proxy-check outcomes by check id; `benchmarks` is a
-    `--benchmark-json` run (repro.benchresults) for the performance sections."""
+    `--benchmark-json` run (repro.report.performance) for the performance sections."""
     out_dir = Path(out_dir)
     views = [build_view(p, measured or {}, extras, (proxy_outcomes or {}).get(p.id), benchmarks) for p in papers]
     env = _environment()
