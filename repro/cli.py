@@ -26,18 +26,45 @@ def _tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _views(papers: list, args: argparse.Namespace, outcomes: dict | None = None, benchmarks=None) -> list:
+    """Each paper's view (verdicts, audit, findings) over what MLflow holds; raises DataError for a declared
+    finding whose evidence no longer holds."""
+    from .report.render import build_views
+    from .tracking import load_all
+
+    return build_views(papers, *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes, benchmarks=benchmarks)
+
+
 def _audit(args: argparse.Namespace) -> int:
-    from .audit.claims import audit_paper, ordered
     from .audit.papers import load_papers
 
-    findings = [f for p in load_papers(args.paper) for f in ordered(audit_paper(p))]
+    views = _views(load_papers(args.paper), args)
     if args.json:
-        json.dump([f.as_json() for f in findings], sys.stdout, indent=1, ensure_ascii=False)
+        data = {"claims": [r.as_json() for v in views for r in v.results],
+                "findings": [{"paper": v.paper.id, **f.as_json()} for v in views for f in v.findings]}
+        json.dump(data, sys.stdout, indent=1, ensure_ascii=False)
         print()
         return 0
-    from .console import print_audit
+    from .console import print_audit, print_findings
 
-    print_audit(findings)
+    print_audit([r for v in views for r in v.results])
+    print_findings(views, only_severe=True)
+    return 0
+
+
+def _findings(args: argparse.Namespace) -> int:
+    """Findings are results, not errors: the exit code is 0 whatever they say."""
+    from .audit.papers import load_papers
+
+    views = _views(load_papers(args.paper), args)
+    if args.json:
+        json.dump([{"paper": v.paper.id, **f.as_json()} for v in views for f in v.findings], sys.stdout, indent=1,
+                  ensure_ascii=False)
+        print()
+        return 0
+    from .console import print_findings
+
+    print_findings(views)
     return 0
 
 
@@ -75,18 +102,20 @@ def _costs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(papers: list, args: argparse.Namespace) -> int:
-    from .report.render import render
-    from .tracking import load_all
-
+def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ...] = ()) -> int:
+    """Render the report; print the findings of the papers in `show_findings` first."""
     from .proxy import load_outcomes
-
     from .report.performance import DEFAULT_PATH, load_default
+    from .report.render import render_views
 
     outcomes = {p.id: load_outcomes(p, args.tracking_uri) for p in papers}
     benchmarks = load_default(args.benchmarks)
-    written = render(papers, Path(args.out), *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes,
-                     benchmarks=benchmarks)
+    views = _views(papers, args, outcomes, benchmarks)
+    if show_findings:
+        from .console import print_findings
+
+        print_findings([v for v in views if v.paper.id in show_findings], only_severe=True)
+    written = render_views(views, Path(args.out), benchmarks)
     if benchmarks:
         print(f"benchmarks: {len(benchmarks.rows)} rows from {', '.join(benchmarks.sources)}")
     else:
@@ -102,18 +131,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    """Audit, every measurement the suite has for the paper, then the report."""
-    from .audit.claims import audit_paper
+    """Every measurement the suite has for the paper, its findings, then the report."""
     from .audit.papers import load_papers
 
     papers = load_papers(args.paper)
-    for paper in papers:
-        findings = audit_paper(paper)
-        primary = [f for f in findings if f.claim.reading == "primary"]
-        bad = [f for f in primary if f.consistent is False]
-        print(f"{paper.id}: audit of {len(primary)} claims: {len(bad)} inconsistent with the paper's own tables")
-        for finding in bad:
-            print(f"  - {finding.claim.id}: {finding.explanation}")
     if not args.no_measure:
         from .console import print_costs
 
@@ -123,7 +144,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         code = _full_runs(papers, args)  # the full protocol on the user's data, instead of the proxy checks
     elif not args.no_proxy:
         _run_proxies(papers, args)
-    return _render(load_papers(), args) or code  # the index always covers every paper
+    # the index always covers every paper; the findings printed are the reproduced papers'
+    return _render(load_papers(), args, show_findings=tuple(p.id for p in papers)) or code
 
 
 def _experiments(args: argparse.Namespace) -> int:
@@ -259,8 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="check each paper's text against its own tables")
     p.add_argument("--paper", help="one paper id (default: all)")
-    p.add_argument("--json", action="store_true", help="a JSON list of findings")
+    p.add_argument("--json", action="store_true", help="JSON: every claim checked (claims) and the findings")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI for the measured values the findings use "
+                                          "(default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     p.set_defaults(run=_audit)
+
+    p = sub.add_parser("findings", help="what does not hold in each paper, by root cause (exit code 0)")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--json", action="store_true", help="a JSON list of findings")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    p.set_defaults(run=_findings)
 
     p = sub.add_parser("costs", help="measure every parameter and FLOPs cell, log it to MLflow and print verdicts")
     p.add_argument("--paper", help="one paper id (default: all)")

@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from .audit.claims import OP_WORDS, Finding
+from .audit.claims import OP_WORDS, ClaimResult
+from .audit.verdicts import CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
 from .audit.papers import Paper
 
 _STYLE = {"consistent": "green", "inconsistent": "bold red", "unchecked": "dim"}
@@ -27,7 +28,39 @@ def print_tables(papers: list[Paper], console: Console | None = None) -> None:
             console.print(out)
 
 
-def print_audit(findings: list[Finding], console: Console | None = None) -> None:
+def print_findings(views: list, out=None, only_severe: bool = False) -> None:
+    """Each paper's findings as a numbered list, wrapped to the terminal (plain text reads at any width)."""
+    import shutil
+    import sys
+    import textwrap
+
+    from .audit.findings import cell_words
+
+    out = out or sys.stdout
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    for view in views:
+        found = [f for f in view.findings if not only_severe or f.severity != "unchecked"]
+        counts = view.finding_counts()
+        summary = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or "none"
+        print(f"{view.paper.id}: {len(view.findings)} findings ({summary})", file=out)
+        for number, f in enumerate(view.findings, 1):
+            if f not in found:
+                continue
+            head = f"  F{number:<3}{f.severity_words}" + (f", {f.size.text()}" if f.size else "")
+            print(head, file=out)
+            print(textwrap.fill(f.title, width, initial_indent="       ", subsequent_indent="       "), file=out)
+            evidence = [*f.claims, *(f"{c} (measured)" for c in f.measured_claims)]
+            evidence += [cell_words(k) for k in f.deviating]
+            if evidence:
+                print(textwrap.fill("explains: " + ", ".join(evidence), width, initial_indent="       ",
+                                    subsequent_indent="         "), file=out)
+        hidden = len(view.findings) - len(found)
+        if hidden:
+            print(f"  and {hidden} statements that cannot be checked (repro findings --paper {view.paper.id})",
+                  file=out)
+
+
+def print_audit(findings: list[ClaimResult], console: Console | None = None) -> None:
     console = console or Console()
     out = RichTable(title="Audit: the papers' text against their own tables", title_justify="left")
     for name in ("paper", "id", "status", "stated", "computed", "claim"):
@@ -60,7 +93,7 @@ def progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
         bar.update(task, completed=total, description=f"{what}: done")
 
 
-_VERDICT_STYLE = {"reproduced": "green", "deviates": "bold yellow", "not measured": "dim"}
+_VERDICT_STYLE = {REPRODUCED: "green", DEVIATES: "bold yellow", NOT_MEASURED: "dim", CONVENTION: "cyan"}
 
 
 def print_costs(measured: list, console: Console | None = None) -> None:
@@ -81,6 +114,8 @@ def print_costs(measured: list, console: Console | None = None) -> None:
             measured_text = f"{r['measured']:.4g}"
             if r["counters_disagree"]:
                 measured_text += f"\n[yellow]ptflops {r['second_opinion']:.4g}[/]"
+            if r["alternative_value"] is not None:
+                measured_text += f"\n{r['alternative']['label']}: {r['alternative_value']:.4g}"
             out.add_row(r["table"], r["row"], r["column"], f"{r['published']:g} {r['unit']}", measured_text, delta,
                         f"[{_VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]")
         console.print(out)

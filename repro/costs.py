@@ -20,7 +20,7 @@ import os
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,12 +93,27 @@ class Formula:
                    for n in ast.walk(self.tree))
 
 
+ALTERNATIVE_KINDS = ("convention", "configuration")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """What else a cell's number may be: the same model counted the way the paper's source counts
+    (kind "convention", e.g. a model zoo's own FLOP counter), or another configuration of it (kind
+    "configuration", e.g. 400 classes where the paper says 600). Its formula may use thop()."""
+
+    kind: str
+    label: str
+    formula: Formula
+
+
 @dataclass(frozen=True)
 class CostCell:
     cell: Cell
     formula: Formula
     explain: str | None  # what is known when the cell does not reproduce
     source: str
+    alternative: Alternative | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,7 @@ def load_costs(paper: Paper) -> CostSpec | None:
                             "params(), macs() or flops(): thop() explains a printed number in an extra, "
                             "it is never a cell's measured value")
         spec.cells.append(CostCell(cell, formula, _text(path, node, "explain", where, required=False),
-                                   f"{path}:{node.line}"))
+                                   f"{path}:{node.line}", _alternative(path, node, where, probes)))
     for index, node in enumerate(_list(path, top, "extras")):
         where = f"extras[{index}]"
         node = _require_mapping(path, node, top["extras"].line_of(index), where)
@@ -173,6 +188,22 @@ def load_costs(paper: Paper) -> CostSpec | None:
                                      _formula(path, node, "value", where, probes),
                                      _text(path, node, "note", where, required=False), f"{path}:{node.line}"))
     return spec
+
+
+def _alternative(path: Path, node: LocDict, where: str, probes: dict[str, Probe]) -> Alternative | None:
+    """`alternative: {kind, label, value}`: what else the cell's number may be (see Alternative)."""
+    if node.get("alternative") is None:
+        return None
+    name = f"{where}.alternative"
+    found = _require_mapping(path, node["alternative"], node.line_of("alternative"), name)
+    unknown = set(found) - {"kind", "label", "value"}
+    if unknown:
+        raise DataError(path, found.line, name, f"kind, label and value only, got {sorted(unknown)}")
+    kind = _text(path, found, "kind", name)
+    if kind not in ALTERNATIVE_KINDS:
+        raise DataError(path, found.line_of("kind"), f"{name}.kind",
+                        f"one of {', '.join(ALTERNATIVE_KINDS)}, got {kind!r}")
+    return Alternative(kind, _text(path, found, "label", name), _formula(path, found, "value", name, probes))
 
 
 def _mapping(path: Path, top: LocDict, key: str) -> LocDict:
@@ -476,10 +507,12 @@ class Meter:
 
 @dataclass(frozen=True)
 class CostValue:
-    """A formula's value in the cell's unit, by the primary counter and by the second opinion."""
+    """A formula's value in the cell's unit, by the primary counter and by the second opinion, and for a cell
+    that declares an alternative (costs.yaml), the alternative's value."""
 
     value: float
     second_opinion: float | None
+    alternative: float | None = None
 
     @property
     def disagreement(self) -> float | None:
@@ -526,16 +559,22 @@ class PaperCosts:
 
 def measure_paper(spec: CostSpec, meter: Meter, progress: Callable[[Probe], None] | None = None) -> PaperCosts:
     results: dict[str, ProbeResult] = {}
-    formulas = [c.formula for c in spec.cells] + [e.formula for e in spec.extras]
+    formulas = [c.formula for c in spec.cells] + [e.formula for e in spec.extras] \
+        + [c.alternative.formula for c in spec.cells if c.alternative]
     for probe in spec.probes.values():
         if progress:
             progress(probe)
         results[probe.name] = meter.measure(probe, macs=any(f.counts_macs(probe.name) for f in formulas),
                                             thop=any(f.uses_thop(probe.name) for f in formulas))
     convention = spec.paper.flops_convention
-    return PaperCosts(spec, results,
-                      {c.cell.key: value_of(c.formula, c.cell.unit, results, convention) for c in spec.cells},
-                      {e.id: value_of(e.formula, e.unit, results, convention) for e in spec.extras})
+    cells = {}
+    for c in spec.cells:
+        value = value_of(c.formula, c.cell.unit, results, convention)
+        if c.alternative is not None:
+            value = replace(value, alternative=value_of(c.alternative.formula, c.cell.unit, results, convention).value)
+        cells[c.cell.key] = value
+    extras = {e.id: value_of(e.formula, e.unit, results, convention) for e in spec.extras}
+    return PaperCosts(spec, results, cells, extras)
 
 
 def specs(papers: Iterable[Paper]) -> list[CostSpec]:
@@ -549,13 +588,17 @@ def rows(costs: PaperCosts) -> list[dict[str, Any]]:
     out = []
     for entry in costs.spec.cells:
         cell, value = entry.cell, costs.cells[entry.cell.key]
-        verdict = judge(cell, Measurement(value.value, second_opinion=value.second_opinion))
+        verdict = judge(cell, Measurement(value.value, second_opinion=value.second_opinion,
+                                          alternative=value.alternative), alternative=entry.alternative)
         out.append({
             "paper": cell.paper, "table": cell.table, "row": cell.row, "column": cell.column, "unit": cell.unit,
             "published": cell.value, "printed": cell.printed, "measured": value.value,
             "second_opinion": value.second_opinion, "counters_disagree": value.counters_disagree,
             "delta": verdict.delta, "relative": verdict.relative, "verdict": verdict.status,
             "formula": entry.formula.text, "explain": entry.explain,
+            "alternative_value": value.alternative,
+            "alternative": None if entry.alternative is None else {"kind": entry.alternative.kind,
+                                                                   "label": entry.alternative.label},
             "convention": costs.spec.paper.flops_convention,
         })
     return out
@@ -581,6 +624,7 @@ def log(costs: PaperCosts, uri: str | None = None, command: str | None = None) -
     return log_measurements(
         costs.spec.paper, {k: v.value for k, v in cells.items()}, kind="costs", command=command,
         second_opinions={k: v.second_opinion for k, v in cells.items() if v.second_opinion is not None},
+        alternatives={k: v.alternative for k, v in cells.items() if v.alternative is not None},
         extras={k: v.value for k, v in costs.extras.items()},
         details={"counters": {"primary": "fvcore (CPU forward, repro.flops handles)",
                               "second_opinion": "ptflops 'aten' backend on meta tensors"},

@@ -13,6 +13,7 @@ from typing import Any
 from .engine.config import TrainConfig
 from .errors import DataError
 from .audit.papers import CellKey, Paper
+from .audit.verdicts import CITATION, CITED, NOT_MEASURABLE
 from .yamlsrc import LocDict, LocList, load_yaml
 
 METRICS = ("top1", "top5", "mean_class")
@@ -57,9 +58,13 @@ class Experiment:
 
 @dataclass(frozen=True)
 class NotRun:
+    """Cells no experiment fills: why (`reason`), and the cause the report counts them under (`cause`: cited
+    from another paper, or not measurable here)."""
+
     cells: tuple[CellKey, ...]
     reason: str
     source: str
+    cause: str = CITED
 
 
 @dataclass
@@ -69,10 +74,11 @@ class ExperimentSet:
     not_run: list[NotRun] = field(default_factory=list)
 
     def reason_for(self, key: CellKey) -> str | None:
-        for group in self.not_run:
-            if key in group.cells:
-                return group.reason
-        return None
+        group = self.not_run_for(key)
+        return group.reason if group else None
+
+    def not_run_for(self, key: CellKey) -> NotRun | None:
+        return next((group for group in self.not_run if key in group.cells), None)
 
 
 def accuracy_cells(paper: Paper) -> list[CellKey]:
@@ -199,7 +205,11 @@ def load_experiments(paper: Paper) -> ExperimentSet:
         name = f"not_run[{index}]"
         node = reader.mapping(node, top["not_run"].line_of(index), name)
         cells = reader.cells(node.get("cells"), node.line_of("cells"), f"{name}.cells")
-        found.not_run.append(NotRun(cells, reader.text(node, "reason", name), f"{path}:{node.line}"))
+        cited = all(CITATION.search(row) for _, row, _ in cells)
+        cause = reader.text(node, "cause", name, default=CITED if cited else NOT_MEASURABLE)
+        if cause not in (CITED, NOT_MEASURABLE):
+            raise reader.fail(node.line, f"{name}.cause", f"{CITED!r} or {NOT_MEASURABLE!r}, got {cause!r}")
+        found.not_run.append(NotRun(cells, reader.text(node, "reason", name), f"{path}:{node.line}", cause))
         _cover(reader, covered, cells, name, node.line)
     return found
 

@@ -35,7 +35,8 @@ def tracking_uri(explicit: str | None = None) -> str:
 def metric_key(cell: Cell | CellKey, prefix: str = "cell") -> str:
     """A valid MLflow metric name for a cell: readable labels plus a hash that keeps it unique.
 
-    Prefix "cell" holds the measured value, "second" a second counter's value for the same cell.
+    Prefix "cell" holds the measured value, "second" a second counter's value for the same cell, "alternative"
+    the value of the cell's declared alternative (costs.yaml).
     """
     key = cell.key if isinstance(cell, Cell) else cell
     exact = "|".join(key)
@@ -86,16 +87,18 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
                      command: str | None = None, device: str = "cpu", proxy: bool = False,
                      details: Mapping[str, Any] | None = None, uri: str | None = None,
                      second_opinions: Mapping[CellKey, float] | None = None,
+                     alternatives: Mapping[CellKey, float] | None = None,
                      extras: Mapping[str, float] | None = None) -> str:
     """Record measured cell values of one paper as one MLflow run; returns the run id.
 
-    `second_opinions` are a second counter's values for some of the cells; `extras` are measured
-    quantities the paper does not print, by id.
+    `second_opinions` are a second counter's values for some of the cells, `alternatives` the values of the
+    alternatives costs.yaml declares for them; `extras` are measured quantities the paper does not print,
+    by id.
     """
     import mlflow
 
-    second_opinions = second_opinions or {}
-    for key in [*values, *second_opinions]:
+    second_opinions, alternatives = second_opinions or {}, alternatives or {}
+    for key in [*values, *second_opinions, *alternatives]:
         paper.cell(*key)  # fails loudly on a cell the paper does not declare
     uri = tracking_uri(uri)
     mlflow.set_tracking_uri(uri)
@@ -105,6 +108,7 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
     with mlflow.start_run(run_name=f"{paper.id}-{kind}", tags=tags) as run:
         metrics = {metric_key(key): float(v) for key, v in values.items()}
         metrics.update({metric_key(key, "second"): float(v) for key, v in second_opinions.items()})
+        metrics.update({metric_key(key, "alternative"): float(v) for key, v in alternatives.items()})
         metrics.update({extra_key(name): float(v) for name, v in (extras or {}).items()})
         mlflow.log_metrics(metrics)
         if details:
@@ -166,6 +170,7 @@ def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measureme
         declared = list(paper.cells(include_absent=True))
         by_metric = {metric_key(cell): cell.key for cell in declared}
         second_name = {cell.key: metric_key(cell, "second") for cell in declared}
+        alternative_name = {cell.key: metric_key(cell, "alternative") for cell in declared}
         for run in _runs(client, experiment_id, paper.id):
             metrics = run.data.metrics
             proxy = run.data.tags.get("repro.proxy") == "true"
@@ -173,7 +178,8 @@ def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measureme
                 key = by_metric.get(name)
                 if key is not None and (paper.id, key) not in cells:
                     cells[(paper.id, key)] = Measurement(value, _origin(run), proxy=proxy,
-                                                         second_opinion=metrics.get(second_name[key]))
+                                                         second_opinion=metrics.get(second_name[key]),
+                                                         alternative=metrics.get(alternative_name[key]))
                 elif name.startswith("extra/") and (paper.id, name[6:]) not in extras:
                     extras[(paper.id, name[6:])] = Measurement(value, _origin(run), proxy=proxy)
     return cells, extras

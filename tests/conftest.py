@@ -94,6 +94,26 @@ def ucf101_tree(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def measured_costs(tmp_path_factory):
+    """Every paper's cost cells and extras, measured once per session as `repro costs` measures them (no
+    MLflow): (cells, extras) keyed as repro.tracking.load_all keys them, for rendering real pages."""
+    from repro.audit.papers import load_papers
+    from repro.audit.verdicts import Measurement
+    from repro.costs import Meter, measure_paper, specs
+
+    run = {"mlflow_run": "test-session", "command": "pytest (measured_costs fixture)"}
+    meter = Meter(cache_dir=tmp_path_factory.mktemp("cost-cache"))
+    cells, extras = {}, {}
+    for spec in specs(load_papers()):
+        costs = measure_paper(spec, meter)
+        pid = spec.paper.id
+        cells.update({(pid, key): Measurement(v.value, run, second_opinion=v.second_opinion, alternative=v.alternative)
+                      for key, v in costs.cells.items()})
+        extras.update({(pid, name): Measurement(v.value, run) for name, v in costs.extras.items()})
+    return cells, extras
+
+
 @pytest.fixture(autouse=True)
 def _private_cost_cache(tmp_path, monkeypatch):
     """`repro costs` caches counts in $REPRO_CACHE_DIR; tests must neither read nor fill the user's."""

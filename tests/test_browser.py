@@ -1,4 +1,5 @@
-"""Open the real report in headless Chromium: tables render, no console errors, a screenshot."""
+"""Open the real report in headless Chromium: findings first, tables render, everything fits 1280 px, every
+plot draws, no console errors; screenshots of the index and of each paper's top."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,8 @@ from conftest import REPO
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(os.environ.get("REPRO_ARTIFACTS", REPO / "results" / "screenshots"))
+README_SHOT = REPO / "docs" / "findings-faster.png"  # the README's picture; REPRO_UPDATE_DOCS=1 rewrites it
+WIDTH = 1280
 # Without the background-networking flags Chromium keeps dialling out on a closed network.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
          "--disable-background-networking", "--disable-component-update"]
@@ -31,15 +34,29 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def report(measured_costs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    render(load_papers(), out, *measured_costs)
+    return out
+
+
 def _open(browser, url: str):
     """Load `url`; returns the page and the console errors and uncaught exceptions it raised."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
     page.goto(url, wait_until="load")
     return page, errors
+
+
+# Every element wider than its box scrolls sideways (the .wide containers would), and the page itself.
+OVERFLOW = """() => [document.documentElement, ...document.querySelectorAll('.wide, figure, section, table')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible'
+               || e === document.documentElement && e.scrollWidth > window.innerWidth)
+  .map(e => (e.id || e.className || e.tagName) + ' ' + e.scrollWidth)"""
 
 
 def test_the_error_catcher_catches(browser, tmp_path):
@@ -50,25 +67,64 @@ def test_the_error_catcher_catches(browser, tmp_path):
     assert any("bad" in e for e in errors) and any("undefinedFunction" in e for e in errors)
 
 
-def test_every_paper_page_renders_its_tables(browser, tmp_path):
+def test_the_overflow_check_catches(browser, tmp_path):
+    wide = tmp_path / "wide.html"
+    wide.write_text('<html><body><div class="wide" style="overflow-x:auto"><table><tr><td style="min-width:3000px">'
+                    'x</td></tr></table></div></body></html>')
+    page, _ = _open(browser, wide.as_uri())
+    assert page.evaluate(OVERFLOW)
+    page.close()
+
+
+def test_the_index_gives_one_line_per_paper_and_fits(browser, report):
     papers = load_papers()
-    index, *pages = render(papers, tmp_path)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page, errors = _open(browser, index.as_uri())
-    assert page.locator("table.papers tbody tr").count() == len(papers)
+    page, errors = _open(browser, (report / "index.html").as_uri())
+    rows = page.locator("table.papers tbody tr")
+    assert rows.count() == len(papers)
+    for i in range(rows.count()):
+        assert rows.nth(i).locator("td.verdict-line").inner_text().strip()
+    assert page.evaluate(OVERFLOW) == []
     page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
     page.close()
-    for paper in papers:
-        page, errors = _open(browser, (tmp_path / f"{paper.id}.html").as_uri())
+    assert errors == []
+
+
+def test_every_paper_page_opens_with_its_findings_and_renders(browser, report):
+    for paper in load_papers():
+        page, errors = _open(browser, (report / f"{paper.id}.html").as_uri())
+        box = page.locator("section.findings")
+        assert box.is_visible() and box.bounding_box()["y"] < 300, paper.id  # the findings come first
+        for item in page.locator("li.finding").all():
+            assert item.locator(".sev").text_content().strip(), paper.id  # also inside closed <details>
+            if item.get_attribute("data-severity") in ("error", "slip"):
+                assert item.locator(".size").count() == 1, f"{paper.id}: {item.text_content()}"
+            links = item.locator(".evidence a").all()
+            assert links, f"{paper.id}: {item.text_content()}"
+            for link in links:  # every piece of evidence is on the page
+                target = link.get_attribute("href")[1:]
+                assert page.evaluate("id => !!document.getElementById(id)", target), f"{paper.id}: #{target}"
         tables = page.locator("table.paper-table")
         assert tables.count() == len(paper.tables)
         for i, table in enumerate(paper.tables.values()):
             shown = tables.nth(i)
             assert shown.is_visible() and shown.get_attribute("data-table") == table.table
             assert shown.locator("tbody tr").count() == len(table.rows)
-            assert shown.bounding_box()["height"] > 20 * len(table.rows)
-        assert page.locator("table.audit tbody tr").count() == len(paper.claims)
+        assert page.locator("table.audit tbody tr[id^='claim-']").count() == len(paper.claims)
+        plots = page.locator("figure.plot svg").all()
+        assert plots, f"{paper.id}: no plot"
+        for svg in plots:  # every plot draws: a box, and points in it
+            drawn = svg.bounding_box()
+            assert drawn["width"] > 300 and drawn["height"] > 150, paper.id
+            assert svg.locator("circle").count() >= 2, paper.id
+        assert page.evaluate(OVERFLOW) == [], paper.id
+        page.screenshot(path=str(SCREENSHOTS / f"{paper.id}-top.png"))
         page.screenshot(path=str(SCREENSHOTS / f"{paper.id}.png"), full_page=True)
+        if paper.id == "faster":
+            box.screenshot(path=str(SCREENSHOTS / "findings-faster.png"))
+            if os.environ.get("REPRO_UPDATE_DOCS"):
+                README_SHOT.parent.mkdir(exist_ok=True)
+                shutil.copyfile(SCREENSHOTS / "findings-faster.png", README_SHOT)
         page.close()
         assert errors == [], f"{paper.id}: {errors}"
-        assert (SCREENSHOTS / f"{paper.id}.png").stat().st_size > 10_000
+        assert (SCREENSHOTS / f"{paper.id}-top.png").stat().st_size > 10_000

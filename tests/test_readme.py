@@ -23,3 +23,11 @@ def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert _commands()[1] in ci.splitlines()
     assert "apt-get install -y -qq chromium" in ci
+
+
+def test_the_readme_shows_the_findings_box_the_browser_test_made():
+    """tests/test_browser.py saves the picture (REPRO_UPDATE_DOCS=1 copies it to docs/)."""
+    readme = (REPO / "README.md").read_text()
+    [picture] = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
+    path = REPO / picture
+    assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000

@@ -1,13 +1,16 @@
-"""The HTML report: tables as printed with verdicts beside them, audit first, self-contained."""
+"""The HTML report: findings first, tables as printed with verdicts beside them, self-contained."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
+import pytest
 from markupsafe import escape
 
 from repro.audit.papers import load_papers
-from repro.report.render import build_view, render
 from repro.audit.verdicts import Measurement
+from repro.report.render import render
+from repro.report.view import build_view
 
 
 def test_toy_page_shows_published_measured_delta_and_verdict(toy_paper, tmp_path):
@@ -22,11 +25,14 @@ def test_toy_page_shows_published_measured_delta_and_verdict(toy_paper, tmp_path
     assert html.count('class="cell v-not-measured"') == 3
     assert "needs Kinetics-400" in html  # the reason, shown under the table
     assert "abc123" in html and "repro costs" in html and "torch 2.13.0" in html  # provenance
-    # The inconsistent relation is listed before the consistent claims.
-    assert html.index("claim-wrong") < html.index("claim-gain") < html.index("claim-figure-only")
+    # The findings come first: the broken relation is one, linked to its row in the audit.
+    findings = html[html.index('id="findings"'):html.index('id="tables"')]
+    assert 'href="#claim-wrong"' in findings and 'id="claim-wrong"' in html
+    assert html.index('id="findings"') < html.index('id="tables"') < html.index('id="audit"')
     summary = build_view(toy_paper, measured)
     assert summary.cell_counts() == {"reproduced": 1, "deviates": 1, "not measured": 3}
-    assert summary.claim_counts() == {"consistent": 2, "inconsistent": 1, "unchecked": 1}
+    assert summary.claim_counts("claim") == {"consistent": 2, "unchecked": 1}
+    assert summary.claim_counts("relation") == {"inconsistent": 1}
 
 
 def test_pages_are_self_contained(toy_paper, tmp_path):
@@ -58,3 +64,55 @@ def test_maivar_page_lists_where_the_public_code_differs(tmp_path):
     assert 'id="method-notes"' in page and "Audio images: where this suite and the authors" in page
     assert page.count("<li>") >= len(DIFFERENCES_FROM_PUBLIC_CODE)
     assert str(escape(DIFFERENCES_FROM_PUBLIC_CODE[0])) in page  # as jinja escapes it
+
+
+# --- the real papers, rendered with measured costs ---------------------------------------------------------
+
+CELL = re.compile(r'<td class="cell v-[^"]*" id="(?P<id>[^"]+)" data-verdict="(?P<verdict>[^"]+)"[^>]*>'
+                  r'(?P<body>.*?)</td>', re.S)
+FINDING = re.compile(r'<li class="finding[^"]*" id="(?P<id>finding-[^"]+)"[^>]*data-cause="(?P<cause>[^"]+)"[^>]*>'
+                     r'(?P<body>.*?)</li>', re.S)
+
+
+@pytest.fixture(scope="module")
+def real_pages(measured_costs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    render(load_papers(), out, *measured_costs)
+    return {p.id: (out / f"{p.id}.html").read_text() for p in load_papers()}
+
+
+def test_every_explained_deviation_says_how(real_pages):
+    """A measured cell that does not plainly reproduce shows why: the finding it belongs to, and for a
+    counting convention the number counted that way beside the measured one."""
+    seen = 0
+    for paper_id, html in real_pages.items():
+        findings = {m["id"] for m in FINDING.finditer(html)}
+        for cell in CELL.finditer(html):
+            if cell["verdict"] not in ("deviates", "convention"):
+                continue
+            seen += 1
+            links = set(re.findall(r'class="fbadge[^"]*" href="#(finding-[^"]+)"', cell["body"]))
+            assert links and links <= findings, f"{paper_id} {cell['id']}: no finding explains it"
+            if cell["verdict"] == "convention":
+                assert 'class="meas alt"' in cell["body"], f"{paper_id} {cell['id']}: the convention's number"
+    assert seen >= 8  # FASTER's misprint, GCF-Net's convention cells and ResNeXt, KPSEM's two
+
+
+def test_no_header_sentence_contradicts_a_cells_verdict(real_pages):
+    for paper_id, html in real_pages.items():
+        verdicts = {m["id"]: m["verdict"] for m in CELL.finditer(html)}
+        header = html[html.index('id="findings"'):html.index('id="tables"')]
+        lead = unescape(re.search(r'<p class="lead" id="summary">(.*?)</p>', header, re.S).group(1))
+        said = re.search(r"(\d+) (?:is|are) reproduced(?:, (\d+) of them under the paper's counting convention)?, "
+                         r"(\d+) deviates?", lead)
+        shown = list(verdicts.values())
+        reproduced = shown.count("reproduced") + shown.count("convention")
+        assert int(said[1]) == reproduced and int(said[2] or 0) == shown.count("convention"), paper_id
+        assert int(said[3]) == shown.count("deviates"), paper_id
+        for finding in FINDING.finditer(header):
+            cells = re.findall(r'href="#(cell-[^"]+)"', finding["body"])
+            expected = {"counted under another convention": {"convention"},
+                        "measured value deviates": {"deviates"}, "the numbers of another configuration": {"deviates"}}
+            for cell in cells:
+                assert verdicts[cell] in expected.get(finding["cause"], set(verdicts.values())), \
+                    f"{paper_id}: {finding['id']} says {finding['cause']} of {cell}, a {verdicts[cell]} cell"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from repro.audit.papers import load_paper
-from repro.audit.verdicts import DEVIATES, NOT_MEASURED, REPRODUCED, Measurement, default_tolerances, judge
+from repro.audit.verdicts import (DEVIATES, NEEDS_DATA, NOT_MEASURED, REPRODUCED, Measurement, Reason,
+                                  default_tolerances, judge)
 
 from conftest import TABLES_YAML, write_paper
 
@@ -59,7 +60,8 @@ def test_per_cell_override(tmp_path):
 def test_not_measured_gives_a_reason(toy_paper):
     verdict = judge(toy_paper.cell("1", "Ours", "Top-1"), None)
     assert verdict.status == NOT_MEASURED and "needs Kinetics-400" in verdict.reason
-    assert judge(toy_paper.cell("1", "Ours", "Top-1"), None, "needs GPU").reason == "needs GPU"
+    given = judge(toy_paper.cell("1", "Ours", "Top-1"), None, Reason(NEEDS_DATA, "needs GPU"))
+    assert given.reason == "needs GPU" and given.cause == NEEDS_DATA and verdict.cause == NEEDS_DATA
     assert "no cost measurement" in judge(toy_paper.cell("1", "Ours", "GFLOPs"), None).reason
 
 

@@ -1,13 +1,21 @@
-"""The paper audit: each claim and relation evaluated against the paper's own tables."""
+"""Claims checked against tables: each claim and relation of claims.yaml evaluated on the printed cells
+(the audit) or on measured values.
+
+On printed cells every number stands for the interval it rounds from, carried through the arithmetic. On
+measured values every cell stands for its measured value plus or minus the tolerance its verdict uses
+(`measured_lookup`), so a relation over measured values holds exactly when the cells it restates reproduce,
+and float residue never makes it fail.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Mapping
 
-from .expr import Expression, Interval
+from .expr import REF, Expression, Interval
+from .numbers import Printed, show
 from .papers import CellKey, Claim, Paper, Tolerance
-from .numbers import Printed
+from .verdicts import CONVENTION, Verdict
 
 DEFAULT_APPROX = Tolerance(rel=0.10)
 
@@ -29,7 +37,7 @@ OP_WORDS = {"eq": "=", "approx": "≈", "gt": ">", "ge": "≥", "lt": "<", "le":
 
 
 @dataclass(frozen=True)
-class Finding:
+class ClaimResult:
     """The outcome of checking one claim. `consistent` is None when the claim cannot be checked."""
 
     claim: Claim
@@ -37,10 +45,18 @@ class Finding:
     computed: Interval | None
     consistent: bool | None
     explanation: str
+    decimals: int = 2  # the stated number's printed decimals, for showing the computed one beside it
 
     @property
     def status(self) -> str:
         return {True: "consistent", False: "inconsistent", None: "unchecked"}[self.consistent]
+
+    @property
+    def difference(self) -> float | None:
+        """Stated minus computed, as point values: how far the paper's number is from what its tables give."""
+        if self.computed is None:
+            return None
+        return self.stated.mid - self.computed.mid
 
     def as_json(self) -> dict[str, Any]:
         c = self.claim
@@ -55,64 +71,102 @@ class Finding:
         }
 
 
+def computed_text(result: ClaimResult, paper: Paper) -> str:
+    """What the tables give for a claim, as shown beside it: the printed cell itself when the claim restates one
+    cell; else the value at one digit more than the stated number (so a truncation shows), or at the printed
+    precision of a relation's printed side."""
+    if result.computed is None:
+        return "—"
+    expr = result.claim.expr
+    if expr is not None and len(expr.refs) == 1 and REF.fullmatch(expr.text.strip()):
+        return paper.cell(*expr.refs[0]).printed
+    return show(result.computed.mid, result.decimals + (1 if result.claim.kind == "claim" else 0))
+
+
 def published_lookup(paper: Paper) -> dict[CellKey, Interval]:
     """Each printed cell as the interval it rounds from."""
-    return {cell.key: _interval(cell.printed_number()) for cell in paper.cells()}
+    return {cell.key: interval_of(cell.printed_number()) for cell in paper.cells()}
 
 
-def _interval(printed: Printed) -> Interval:
+def measured_lookup(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> dict[CellKey, Interval]:
+    """Printed cells, with every cell that has a full (non-proxy) measurement replaced by that value plus or
+    minus the tolerance its verdict allows, so claims over it are judged as the cells are. A cell reproduced
+    under the paper's counting convention enters with the value counted that way."""
+    lookup = published_lookup(paper)
+    lookup.update({key: Interval.around(v.alternative_value if v.status == CONVENTION else v.measured, v.allowed)
+                   for key, v in verdicts.items()
+                   if v.measured is not None and v.allowed is not None and not v.measurement.proxy})
+    return lookup
+
+
+def interval_of(printed: Printed) -> Interval:
     lo, hi = printed.bounds()
     return Interval(lo, printed.value, hi)
 
 
 def _stated_interval(claim: Claim, lookup: Mapping[CellKey, Interval]) -> Interval:
     if isinstance(claim.stated, Printed):
-        return _interval(claim.stated)
+        return interval_of(claim.stated)
     assert isinstance(claim.stated, Expression)
     return claim.stated.evaluate(lookup)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
+def stated_decimals(claim: Claim, paper: Paper | None = None) -> int:
+    """The printed precision of the claim's stated side: its number's, or the finest of the cells it names."""
+    if isinstance(claim.stated, Printed):
+        return claim.stated.decimals
+    if paper is None:
+        return 2
+    return max((paper.cell(*ref).printed_number().decimals for ref in claim.stated.refs), default=0)
 
 
-def check(claim: Claim, lookup: Mapping[CellKey, Interval]) -> Finding:
-    """Evaluate one claim over `lookup` (published cells, or measured ones)."""
+def check(claim: Claim, lookup: Mapping[CellKey, Interval], *, point_stated: bool = False,
+          decimals: int | None = None) -> ClaimResult:
+    """Evaluate one claim over `lookup` (published cells, or measured ones).
+
+    `point_stated` judges against the stated number itself rather than the interval it rounds from: over
+    measured values the tolerance already lives in the cells' intervals."""
     stated = _stated_interval(claim, lookup)
+    places = claim.stated.decimals if decimals is None and isinstance(claim.stated, Printed) else (decimals or 0)
     if claim.expr is None:
-        return Finding(claim, stated, None, None, f"unchecked: {claim.unchecked}")
+        return ClaimResult(claim, stated, None, None, f"unchecked: {claim.unchecked}", places)
     computed = claim.expr.evaluate(lookup)
-    shown = f"computed {_fmt(computed.mid)} (range {_fmt(computed.lo)}…{_fmt(computed.hi)})"
+    if point_stated and isinstance(claim.stated, Printed):
+        stated = Interval.exact(stated.mid)
+    shown = f"the tables give {show(computed.mid, places + 1)}"
     if claim.op in _INEQUALITIES:
         ok = _INEQUALITIES[claim.op](computed, stated.mid)
-        return Finding(claim, stated, computed, ok,
-                       f"{shown} {'satisfies' if ok else 'violates'} {OP_WORDS[claim.op]} {_fmt(stated.mid)}")
+        return ClaimResult(claim, stated, computed, ok,
+                           f"{shown}, which {'satisfies' if ok else 'violates'} {OP_WORDS[claim.op]} "
+                           f"{claim.stated_text}", places)
     if claim.op == "approx":
         # "About 7%" is judged against 7 itself: the tolerance already covers the rounding.
         tol = claim.tolerance or DEFAULT_APPROX
         allowed = tol.allowed(stated.mid)
         gap = computed.distance(Interval.exact(stated.mid))
         ok = gap <= allowed + _slack(allowed)
-        return Finding(claim, stated, computed, ok,
-                       f"{shown} is {_fmt(gap)} from {claim.stated_text}; 'about' allows {_fmt(allowed)}")
+        return ClaimResult(claim, stated, computed, ok,
+                           f"{shown}; 'about {claim.stated_text}' allows {show(allowed, places + 1)} either way",
+                           places)
     gap = computed.distance(stated)
-    if claim.tolerance is not None:
-        allowed = claim.tolerance.allowed(stated.mid)
-        ok = gap <= allowed + _slack(allowed)
-        return Finding(claim, stated, computed, ok,
-                       f"{shown} is {_fmt(gap)} from the stated range; the claim allows {_fmt(allowed)}")
-    ok = gap <= _slack(stated.mid)
-    rounding = "overlaps" if ok else f"misses by {_fmt(gap)}"
-    return Finding(claim, stated, computed, ok,
-                   f"{shown} {rounding} the stated {_fmt(stated.lo)}…{_fmt(stated.hi)}")
+    allowed = claim.tolerance.allowed(stated.mid) if claim.tolerance is not None else 0.0
+    ok = gap <= allowed + _slack(max(allowed, abs(stated.mid)))
+    apart = show(stated.mid - computed.mid, places + 1, signed=True)
+    said = claim.stated_text if isinstance(claim.stated, Printed) else f"side {show(stated.mid, places)}"
+    if ok:
+        verdict = "agrees within the printed precision" if not allowed else "agrees within the claim's tolerance"
+    else:
+        verdict = f"is {apart} from it, beyond the printed precision" + (
+            f" and the claim's tolerance of {show(allowed, places + 1)}" if allowed else "")
+    return ClaimResult(claim, stated, computed, ok, f"{shown}; the stated {said} {verdict}", places)
 
 
-def audit_paper(paper: Paper) -> list[Finding]:
+def audit_paper(paper: Paper) -> list[ClaimResult]:
     lookup = published_lookup(paper)
-    return [check(claim, lookup) for claim in paper.claims]
+    return [check(claim, lookup, decimals=stated_decimals(claim, paper)) for claim in paper.claims]
 
 
-def ordered(findings: list[Finding]) -> list[Finding]:
+def ordered(results: list[ClaimResult]) -> list[ClaimResult]:
     """Inconsistencies first, then consistent, then unchecked, then alternative readings."""
     rank = {False: 0, True: 1, None: 2}
-    return sorted(findings, key=lambda f: (f.claim.reading == "alternative", rank[f.consistent]))
+    return sorted(results, key=lambda r: (r.claim.reading == "alternative", rank[r.consistent]))

@@ -92,3 +92,14 @@ def show_range(lo: float, hi: float, decimals: int) -> str:
     """An interval at `decimals`; a single number when both ends show the same."""
     low, high = show(lo, decimals), show(hi, decimals)
     return low if low == high else f"{low}–{high}"
+
+
+def with_unit(text: str, unit: str | None) -> str:
+    """A number and its unit as a reader writes them: "57%", "1.00×", "6.4 GFLOPs"."""
+    if not unit:
+        return text
+    if unit == "%":
+        return f"{text}%"
+    if unit == "x":
+        return f"{text}×"
+    return f"{text} {unit}"

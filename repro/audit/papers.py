@@ -119,11 +119,14 @@ class Claim:
 
 @dataclass(frozen=True)
 class MethodNote:
-    """A list of facts about how the suite follows the paper, e.g. where the authors' public code differs."""
+    """A list of facts about how the suite follows the paper, e.g. where the authors' public code differs.
+    `tables`: the tables the facts change the reading of; the report shows the note beside them."""
 
     title: str
     source: str | None
     items: tuple[str, ...]
+    tables: tuple[str, ...] = ()
+    line: int = 0
 
 
 @dataclass
@@ -265,8 +268,10 @@ def _method_notes(reader: _Reader, meta: LocDict) -> list[MethodNote]:
                                   f"an importable module:ATTRIBUTE, got {ref!r}") from None
             if not isinstance(items, (tuple, list)) or not all(isinstance(i, str) for i in items):
                 raise reader.fail(node.line_of("from"), f"{name}.from", f"{ref} to be a tuple of strings")
+        tables = () if node.get("tables") is None else tuple(
+            str(t) for t in reader.seq(node["tables"], node.line_of("tables"), f"{name}.tables"))
         notes.append(MethodNote(reader.text(node, "title", name), reader.text(node, "source", name, required=False),
-                                tuple(items)))
+                                tuple(items), tables, node.line))
     return notes
 
 
@@ -435,6 +440,11 @@ def load_paper(root: Path) -> Paper:
     paper = _load_metadata(Path(root))
     _load_tables(paper)
     _load_claims(paper)
+    for index, note in enumerate(paper.method_notes):
+        unknown = [t for t in note.tables if t not in paper.tables]
+        if unknown:
+            raise DataError(paper.root / "paper.yaml", note.line, f"paper.method_notes[{index}].tables",
+                            f"tables of tables.yaml ({', '.join(paper.tables)}), got {', '.join(unknown)}")
     return paper
 
 

@@ -70,9 +70,6 @@ DIFFERENCES_FROM_PUBLIC_CODE: tuple[str, ...] = (
     "pymaivar relies on pyplot's global state and the default colour cycle; we name the colours it got "
     "(waveform C0, curves red, chromagram coolwarm, MFCCs librosa's default colormap) and draw on a private "
     "Figure so the output is deterministic.",
-    "pymaivar's training code uses 50 classes (HandStandPushups lost to a case mismatch) and reads split 2; "
-    "this module only draws images and writes them for whatever samples it is given (the paper: 51 classes, "
-    "split 1).",
 )
 
 

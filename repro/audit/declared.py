@@ -1,0 +1,150 @@
+"""Findings a paper declares in `papers/<id>/findings.yaml`, where judgement is needed to name a cause.
+
+Each declared finding names the symptoms it explains (claims that fail on the printed tables, cells whose
+measured value deviates) and its evidence (relations over printed cells that must hold). Every run checks
+all of it again: a declared finding whose evidence no longer holds raises a DataError naming the file,
+line and reason, so a diagnosis can never go stale. See papers/SCHEMA.md.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from ..yamlsrc import LocDict, LocList, load_yaml
+from .claims import check
+from .expr import Expression, Interval, split_ref
+from .papers import OPS, CellKey, Claim, Paper, _Reader, _read_expr
+from .verdicts import DEVIATES, REPRODUCED, Verdict
+
+SEVERITY_KEYS = ("error", "slip", "reading", "unchecked")
+
+
+@dataclass(frozen=True)
+class DeclaredFinding:
+    id: str
+    severity: str
+    cause: str
+    title: str
+    detail: str | None
+    cells: tuple[CellKey, ...]
+    explains: tuple[str, ...]  # claim ids that must fail on the printed tables
+    deviates: tuple[CellKey, ...]  # cells that must deviate when measured
+    evidence: tuple[Claim, ...]  # relations over printed cells that must hold
+    size: tuple[Expression, Expression, str] | None  # printed, expected, unit
+    source: str
+    lines: Mapping[str, int]  # line of each field, for errors
+
+
+def findings_path(paper: Paper) -> Path:
+    return paper.root / "findings.yaml"
+
+
+def load_declared(paper: Paper) -> list[DeclaredFinding]:
+    """The paper's declared findings, validated against its tables and claims (not yet re-checked)."""
+    path = findings_path(paper)
+    if not path.is_file():
+        return []
+    reader = _Reader(path)
+    top = reader.mapping(load_yaml(path), 1, "findings.yaml")
+    nodes = reader.seq(top.get("findings"), top.line_of("findings"), "findings")
+    claim_ids = {c.id for c in paper.claims}
+    found: list[DeclaredFinding] = []
+    for index, node in enumerate(nodes):
+        name = f"findings[{index}]"
+        node = reader.mapping(node, nodes.line_of(index), name)
+        finding_id = reader.text(node, "id", name)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", finding_id) or any(f.id == finding_id for f in found):
+            raise reader.fail(node.line_of("id"), f"{name}.id", f"a unique slug of a-z, 0-9 and -, got {finding_id!r}")
+        name = f"{name} ({finding_id})"
+        severity = reader.choice(node, "severity", name, SEVERITY_KEYS, "error")
+        explains = tuple(str(x) for x in _list(reader, node, "explains", name))
+        for claim_id in explains:
+            if claim_id not in claim_ids:
+                raise reader.fail(node.line_of("explains"), f"{name}.explains", f"claim ids of claims.yaml; "
+                                                                                 f"{claim_id!r} is not one")
+        cells = _cells(reader, paper, node, "cells", name)
+        deviates = _cells(reader, paper, node, "deviates", name)
+        if not (explains or deviates):
+            raise reader.fail(node.line, name, "explains (claims that fail) or deviates (cells that deviate): "
+                                               "a finding explains something")
+        evidence = []
+        for e_index, e_node in enumerate(_list(reader, node, "evidence", name)):
+            e_name = f"{name}.evidence[{e_index}]"
+            e_node = reader.mapping(e_node, node["evidence"].line_of(e_index), e_name)
+            evidence.append(Claim(
+                paper=paper.id, id=f"{finding_id}/evidence[{e_index}]", kind="relation",
+                quote=reader.text(e_node, "text", e_name), where=None,
+                stated_text=reader.text(e_node, "stated", e_name),
+                stated=_read_expr(reader, paper, e_node, "stated", e_name), unit=None,
+                op=reader.choice(e_node, "op", e_name, OPS, "eq"),
+                expr=_read_expr(reader, paper, e_node, "expr", e_name),
+                tolerance=reader.tolerance(e_node, e_name), note=None, unchecked=None, source=f"{path}:{e_node.line}"))
+        size = None
+        if node.get("size") is not None:
+            s_node = reader.mapping(node["size"], node.line_of("size"), f"{name}.size")
+            size = (_read_expr(reader, paper, s_node, "printed", f"{name}.size"),
+                    _read_expr(reader, paper, s_node, "expected", f"{name}.size"),
+                    reader.text(s_node, "unit", f"{name}.size"))
+        found.append(DeclaredFinding(
+            id=finding_id, severity=severity, cause=reader.text(node, "cause", name),
+            title=reader.text(node, "title", name), detail=reader.text(node, "detail", name, required=False),
+            cells=tuple(dict.fromkeys((*cells, *deviates))), explains=explains, deviates=deviates,
+            evidence=tuple(evidence), size=size, source=f"{path}:{node.line}",
+            lines={k: node.line_of(k) for k in node} | {"": node.line}))
+    return found
+
+
+def _list(reader: _Reader, node: LocDict, key: str, name: str) -> LocList:
+    if node.get(key) is None:
+        return LocList()
+    return reader.seq(node[key], node.line_of(key), f"{name}.{key}")
+
+
+def _cells(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str) -> tuple[CellKey, ...]:
+    keys = []
+    for item in _list(reader, node, key, name):
+        text = str(item).strip()
+        try:
+            if not (text.startswith("{") and text.endswith("}")):
+                raise ValueError(f"a cell as {{table|row|column}}, got {text!r}")
+            ref = split_ref(text[1:-1])
+            if paper.cell(*ref).absent:
+                raise ValueError(f"a cell with a value; {text} is printed as absent")
+        except (ValueError, KeyError) as exc:
+            raise reader.fail(node.line_of(key), f"{name}.{key}", str(exc.args[0])) from None
+        keys.append(ref)
+    return tuple(keys)
+
+
+def recheck(paper: Paper, finding: DeclaredFinding, printed: Mapping[CellKey, Interval],
+            verdicts: Mapping[CellKey, Verdict]) -> None:
+    """Raise DataError (file:line: field: reason) unless every piece of the finding's evidence still holds."""
+    path = Path(finding.source.rsplit(":", 1)[0])
+    claims = {c.id: c for c in paper.claims}
+
+    def stale(field: str, reason: str) -> DataError:
+        return DataError(path, finding.lines.get(field.split("[")[0], finding.lines[""]),
+                         f"findings ({finding.id}).{field}", f"{reason}; the declared finding no longer holds")
+
+    for claim_id in finding.explains:
+        result = check(claims[claim_id], printed)
+        if result.consistent is not False:
+            raise stale("explains", f"{claim_id} to fail on the printed tables, as the finding says, but it is "
+                                    f"{result.status} ({result.explanation})")
+    for index, relation in enumerate(finding.evidence):
+        result = check(relation, printed)
+        if result.consistent is not True:
+            raise stale(f"evidence[{index}]", f"'{relation.quote}' to hold ({result.explanation})")
+    for key in finding.deviates:
+        verdict = verdicts.get(key)
+        if verdict is not None and verdict.status == REPRODUCED:
+            raise stale("deviates", f"{{{'|'.join(key)}}} to deviate from its measured value, but the measurement "
+                                    f"{verdict.measured:.4g} reproduces it")
+
+
+def measured_deviation(finding: DeclaredFinding, verdicts: Mapping[CellKey, Verdict]) -> tuple[CellKey, ...]:
+    """The cells the finding explains that deviate now."""
+    return tuple(k for k in finding.deviates if k in verdicts and verdicts[k].status == DEVIATES)

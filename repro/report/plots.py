@@ -1,0 +1,317 @@
+"""Plots where a reader would rather look than read, from the tables' data (inline SVG, repro.report.svg).
+
+- accuracy against cost for every table that prints both (the paper's own rows filled, rows cited from
+  other papers hollow and grey; a per-clip cost times the clips column beside it is the cost per video);
+  a table that prints accuracy and no cost gets its rows' accuracies side by side instead;
+- measured over published for every measured cell, so deviations stand out against the tolerance band;
+- residuals: a table's printed values minus the values its relations imply (declared in plots.yaml).
+
+`papers/<id>/plots.yaml` (optional, papers/SCHEMA.md) chooses: which accuracy columns a table's accuracy plot
+shows (none to leave it out), and the residual plots with their points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..audit.claims import published_lookup
+from ..audit.expr import Expression
+from ..audit.findings import cell_words
+from ..audit.numbers import show
+from ..audit.papers import Column, Paper, Table, _Reader, _read_expr
+from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
+from ..yamlsrc import load_yaml
+from .svg import PALETTE, Chart, Scale
+
+if TYPE_CHECKING:
+    from .view import PaperView
+
+VERDICT_COLOURS = {REPRODUCED: "#1a7f37", CONVENTION: "#1b7c83", DEVIATES: "#bf8700"}
+CITED_GREY = "#8c959f"
+
+
+@dataclass(frozen=True)
+class Plot:
+    id: str
+    title: str
+    table: str | None  # the table it sits beside; None for the page's measured-against-published section
+    svg: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class ResidualPoint:
+    x: float
+    printed: Expression
+    implied: Expression
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    table: str
+    title: str
+    x_label: str
+    unit: str
+    note: str | None
+    series: tuple[tuple[str, tuple[ResidualPoint, ...]], ...]
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    accuracy_columns: dict[str, tuple[str, ...]]  # table -> the accuracy columns its accuracy plot shows
+    residuals: tuple[ResidualSpec, ...]
+
+
+def load_plot_spec(paper: Paper) -> PlotSpec:
+    path = Path(paper.root) / "plots.yaml"
+    if not path.is_file():
+        return PlotSpec({}, ())
+    reader = _Reader(path)
+    top = reader.mapping(load_yaml(path), 1, "plots.yaml")
+    nodes = reader.seq(top.get("plots"), top.line_of("plots"), "plots")
+    accuracy, residuals = {}, []
+    for index, node in enumerate(nodes):
+        name = f"plots[{index}]"
+        node = reader.mapping(node, nodes.line_of(index), name)
+        kind = reader.choice(node, "kind", name, ("accuracy", "residuals"), "accuracy")
+        table_id = reader.text(node, "table", name)
+        if table_id not in paper.tables:
+            raise reader.fail(node.line_of("table"), f"{name}.table", f"a table of tables.yaml, got {table_id!r}")
+        table = paper.tables[table_id]
+        if kind == "accuracy":
+            wanted = tuple(str(c) for c in reader.seq(node.get("accuracy"), node.line_of("accuracy"),
+                                                      f"{name}.accuracy"))
+            known = [c.label for c in table.columns if c.kind == "accuracy"]
+            for label in wanted:
+                if label not in known:
+                    raise reader.fail(node.line_of("accuracy"), f"{name}.accuracy",
+                                      f"accuracy columns of table {table_id} ({', '.join(known)}), got {label!r}")
+            accuracy[table_id] = wanted
+            continue
+        series = []
+        s_nodes = reader.seq(node.get("series"), node.line_of("series"), f"{name}.series")
+        for s_index, s_node in enumerate(s_nodes):
+            s_name = f"{name}.series[{s_index}]"
+            s_node = reader.mapping(s_node, s_nodes.line_of(s_index), s_name)
+            p_nodes = reader.seq(s_node.get("points"), s_node.line_of("points"), f"{s_name}.points")
+            points = []
+            for p_index, p_node in enumerate(p_nodes):
+                p_name = f"{s_name}.points[{p_index}]"
+                p_node = reader.mapping(p_node, p_nodes.line_of(p_index), p_name)
+                try:
+                    x = float(reader.text(p_node, "x", p_name))
+                except ValueError:
+                    raise reader.fail(p_node.line_of("x"), f"{p_name}.x", "a number") from None
+                points.append(ResidualPoint(x, _read_expr(reader, paper, p_node, "printed", p_name),
+                                            _read_expr(reader, paper, p_node, "implied", p_name)))
+            series.append((reader.text(s_node, "label", s_name), tuple(points)))
+        residuals.append(ResidualSpec(table_id, reader.text(node, "title", name), reader.text(node, "x_label", name),
+                                      reader.text(node, "unit", name), reader.text(node, "note", name, required=False),
+                                      tuple(series)))
+    return PlotSpec(accuracy, tuple(residuals))
+
+
+def paper_plots(view: PaperView) -> list[Plot]:
+    paper = view.paper
+    spec = load_plot_spec(paper)
+    plots = [p for table in paper.tables.values()
+             for p in (accuracy_cost_plots(paper, table, spec) or accuracy_by_row(paper, table, spec))]
+    plots += [residual_plot(paper, r, i) for i, r in enumerate(spec.residuals)]
+    measured = measured_over_published(view)
+    return plots + ([measured] if measured else [])
+
+
+def _group(label: str) -> str:
+    return label.split(" / ")[0] if " / " in label else ""
+
+
+def _pairs(table: Table, spec: PlotSpec) -> list[tuple[Column, Column, Column | None]]:
+    """(accuracy, cost, clips) column triples: an accuracy column with the cost column of its header group,
+    or the table's only cost column; a clips count in the cost column's group multiplies it."""
+    costs = [c for c in table.columns if c.kind == "flops"]
+    if not costs:
+        return []
+    accuracy = [c for c in table.columns if c.kind == "accuracy"]
+    if table.table in spec.accuracy_columns:
+        accuracy = [c for c in accuracy if c.label in spec.accuracy_columns[table.table]]
+    found = []
+    for acc in accuracy:
+        cost = costs[0] if len(costs) == 1 else next((c for c in costs if _group(c.label) == _group(acc.label)), None)
+        if cost is None:
+            continue
+        clips = next((c for c in table.columns if c.kind == "count" and c.unit.lower() == "clips"
+                      and _group(c.label) and _group(c.label) == _group(cost.label)), None)
+        found.append((acc, cost, clips))
+    return found
+
+
+def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
+    pairs = _pairs(table, spec)
+    if not pairs:
+        return []
+    points = []  # (series index, row, cost, accuracy, cited)
+    for index, (acc, cost, clips) in enumerate(pairs):
+        for row in table.rows:
+            a, c = table.cells[(row, acc.label)], table.cells[(row, cost.label)]
+            n = table.cells[(row, clips.label)] if clips else None
+            if a.absent or c.absent or (n is not None and n.absent):
+                continue
+            total = c.value * (n.value if n is not None else 1)
+            points.append((index, row, total, a.value, bool(CITATION.search(row))))
+    if len(points) < 2:
+        return []
+    per_video = any(clips for _, _, clips in pairs)
+    unit = pairs[0][1].unit
+    x_scale = Scale.fit([p[2] for p in points])
+    x_label = (f"{unit} per video (per clip × clips)" if per_video else unit) + (", log scale" if x_scale.log else "")
+    y_label = f"{_acc_name(pairs[0][0])}, {pairs[0][0].unit}" if len(pairs) == 1 else "accuracy, %"
+    chart = Chart(x_scale, Scale.fit([p[3] for p in points]), x_label, y_label,
+                  f"accuracy against {unit}, table {table.table}")
+    for index, (acc, _, _) in enumerate(pairs):
+        colour = PALETTE[index % len(PALETTE)]
+        if len(pairs) > 1:
+            chart.line(sorted((p[2], p[3]) for p in points if p[0] == index and not p[4]), colour, dash=True, width=1)
+        chart.legend.append((_acc_name(acc) if len(pairs) > 1 else "the paper's rows", colour, True))
+    if any(p[4] for p in points):
+        chart.legend.append(("cited from other papers", CITED_GREY, False))
+    for index, row, total, accuracy, cited in points:
+        colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
+        tip = f"{row} · {pairs[index][0].label}: {show(accuracy, 1)}% at {show(total)} {unit}"
+        chart.point(total, accuracy, colour, tip, filled=not cited, text=None if cited or len(pairs) > 2 else row)
+    caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
+               + (" per video (the per-clip cost times the clips printed beside it)" if per_video else "")
+               + ". Filled: the paper's own rows; hollow grey: rows cited from other papers. "
+                 "Hover a point for its row.")
+    return [Plot(f"plot-accuracy-{table.table}", f"Table {table.table}: accuracy against {unit}", table.table,
+                 chart.svg(), caption)]
+
+
+def accuracy_by_row(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
+    """A table that prints accuracy and no cost: each row's accuracies on one axis, a row per line."""
+    columns = [c for c in table.columns if c.kind == "accuracy"]
+    if table.table in spec.accuracy_columns:
+        columns = [c for c in columns if c.label in spec.accuracy_columns[table.table]]
+    rows = [r for r in table.rows if any(not table.cells[(r, c.label)].absent for c in columns)]
+    if not columns or len(rows) < 3:
+        return []
+    values = [table.cells[(r, c.label)].value for r in rows for c in columns if not table.cells[(r, c.label)].absent]
+    row_h, left = 18, 300
+    chart = Chart(Scale.fit(values), Scale(-0.5, len(rows) - 0.5), f"accuracy, {columns[0].unit}", "",
+                  f"accuracy of every row of table {table.table}", height=max(len(rows) * row_h + 60, 180),
+                  left=left, right=190, y_ticks=False)
+    for index, column in enumerate(columns):
+        chart.legend.append((column.label, PALETTE[index % len(PALETTE)], True))
+    if any(CITATION.search(r) for r in rows):
+        chart.legend.append(("hollow: cited from other papers", CITED_GREY, False))
+    for i, row in enumerate(rows):
+        y = len(rows) - 1 - i
+        cited = bool(CITATION.search(row))
+        fill = CITED_GREY if cited else "#1f2328"
+        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end" '
+                           f'fill="{fill}">{_escape(_clip(row, 52))}</text>')
+        for index, column in enumerate(columns):
+            cell = table.cells[(row, column.label)]
+            if cell.absent:
+                continue
+            chart.point(cell.value, y, PALETTE[index % len(PALETTE)], f"{row} · {column.label}: {cell.printed}",
+                        filled=not cited)
+    caption = (f"Each row of Table {table.table} at the accuracy it prints, one colour per column; rows cited from "
+               f"other papers are hollow. Hover a point for its number.")
+    return [Plot(f"plot-accuracy-{table.table}", f"Table {table.table}: accuracy by row", table.table, chart.svg(),
+                 caption)]
+
+
+def _acc_name(column: Column) -> str:
+    return _group(column.label) or column.label
+
+
+def residual_plot(paper: Paper, spec: ResidualSpec, index: int) -> Plot:
+    """Printed minus implied for each point, with the implied value's rounding interval as an error bar."""
+    lookup = published_lookup(paper)
+    rows = []
+    for s_index, (label, points) in enumerate(spec.series):
+        for point in points:
+            printed, implied = point.printed.evaluate(lookup), point.implied.evaluate(lookup)
+            rows.append((s_index, label, point, printed.mid - implied.mid, printed.mid - implied.hi,
+                         printed.mid - implied.lo, printed))
+    xs = [r[2].x for r in rows]
+    log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
+    chart = Chart(Scale.fit(xs, log=log_x), Scale.fit([v for r in rows for v in r[3:6]], include=(0.0,)),
+                  spec.x_label + (" (log)" if log_x else ""), f"printed − implied, {spec.unit}", spec.title)
+    chart.hline(0.0)
+    for s_index, (label, _) in enumerate(spec.series):
+        colour = PALETTE[s_index % len(PALETTE)]
+        chart.legend.append((label, colour, True))
+        mine = sorted((r[2].x, r[3]) for r in rows if r[0] == s_index)
+        chart.line(mine, colour, dash=True, width=1)
+    for s_index, label, point, diff, lo, hi, printed in rows:
+        colour = PALETTE[s_index % len(PALETTE)]
+        chart.error_bar(point.x, lo, hi, colour)
+        beyond = lo > 0 or hi < 0
+        tip = (f"{label}, x = {show(point.x)}: printed {show(printed.mid)}, implied {show(printed.mid - diff)} "
+               f"({show(diff, 2, signed=True)} {spec.unit}, {'beyond' if beyond else 'within'} rounding)")
+        chart.point(point.x, diff, colour, tip, ring="#cf222e" if beyond else None)
+    caption = ("Each point is a printed value minus the value the paper's other printed numbers imply for it; the "
+               "bar is the range the rounding of those numbers allows. A point whose bar misses zero (ringed red) is "
+               "off by more than rounding." + (f" {spec.note}" if spec.note else ""))
+    return Plot(f"plot-residuals-{spec.table}-{index}", spec.title, spec.table, chart.svg(), caption)
+
+
+def measured_over_published(view: PaperView) -> Plot | None:
+    """Measured ÷ published for every measured cell, one row each, against the cells' tolerance band."""
+    paper = view.paper
+    cells = [(key, v) for key, v in view.verdicts.items()
+             if v.status != NOT_MEASURED and v.published and v.measured is not None]
+    if not cells:
+        return None
+    ratios = [v.measured / v.published for _, v in cells]
+    alternatives = [v.alternative_value / v.published for _, v in cells if v.alternative_value]
+    row_h, left = 18, 300
+    chart = Chart(Scale.fit([*ratios, *alternatives], include=(0.98, 1.02)), Scale(-0.5, len(cells) - 0.5),
+                  "measured ÷ published", "", "measured over published, every measured cell",
+                  height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
+    band = max(v.allowed / abs(v.published) for _, v in cells)
+    chart.parts.append(f'<line x1="{chart.px(1.0):.1f}" y1="{chart.top}" x2="{chart.px(1.0):.1f}" '
+                       f'y2="{chart.top + chart.plot_h:.1f}" stroke="#57606a"/>')
+    for i, (key, verdict) in enumerate(cells):
+        y = len(cells) - 1 - i
+        cell = paper.cell(*key)
+        colour = VERDICT_COLOURS.get(verdict.status, "#57606a")
+        words = cell_words(key)
+        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end">'
+                           f'{_escape(_clip(words, 52))}</text>')
+        low = max(chart.x.lo, 1 - verdict.allowed / abs(verdict.published))
+        high = min(chart.x.hi, 1 + verdict.allowed / abs(verdict.published))
+        chart.parts.append(f'<rect x="{chart.px(low):.1f}" y="{chart.py(y) - 6:.1f}" '
+                           f'width="{max(chart.px(high) - chart.px(low), 1):.1f}" height="12" fill="#dafbe1"/>')
+        ratio = verdict.measured / verdict.published
+        tip = (f"{words}: printed {cell.printed}, measured {show(verdict.measured, cell.printed_number().decimals + 1)}"
+               f" ({show(100 * (ratio - 1), 1, signed=True)}%), {verdict.status}")
+        if verdict.alternative_value:
+            alt = verdict.alternative_value / verdict.published
+            chart.line([(min(ratio, alt), y), (max(ratio, alt), y)], "#8c959f", dash=True, width=1)
+            chart.point(alt, y, VERDICT_COLOURS[CONVENTION] if verdict.status == CONVENTION else colour,
+                        f"{words}: {verdict.matches or 'the declared alternative'} "
+                        f"{show(verdict.alternative_value, cell.printed_number().decimals + 1)}", radius=4)
+            chart.point(ratio, y, colour, tip, filled=False)
+        else:
+            chart.point(ratio, y, colour, tip)
+    chart.legend += [("reproduced", VERDICT_COLOURS[REPRODUCED], True),
+                     ("paper's convention", VERDICT_COLOURS[CONVENTION], True),
+                     ("deviates", VERDICT_COLOURS[DEVIATES], True),
+                     ("hollow: as measured", "#57606a", False)]
+    caption = (f"Each measured cell's measured value divided by the printed one. The green bar is the cell's tolerance "
+               f"(at most ±{show(100 * band, 1)}% here); a cell whose value matches a declared alternative (the "
+               f"paper's counting convention, another configuration) shows it filled, the plain measurement hollow.")
+    return Plot("plot-measured", "Measured against published", None, chart.svg(), caption)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text)

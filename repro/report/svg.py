@@ -1,0 +1,152 @@
+"""A small inline-SVG chart: linear or log axes, points, lines, bands and a legend, written as text.
+
+The report's pages are self-contained (no scripts, no fetches), so plots are plain SVG markup; matplotlib
+would add a rasteriser and fonts for what is a few dozen circles. Each point carries a <title> tooltip.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+
+PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#57606a")
+
+
+@dataclass
+class Scale:
+    """Maps data to pixels along one axis; `log` for values spanning decades."""
+
+    lo: float
+    hi: float
+    log: bool = False
+
+    @classmethod
+    def fit(cls, values: list[float], log: bool | None = None, pad: float = 0.06, include: tuple = ()) -> Scale:
+        values = [v for v in [*values, *include] if math.isfinite(v)]
+        positive = [v for v in values if v > 0]
+        if log is None:
+            log = bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 30
+        if log:
+            lo, hi = math.log10(min(positive)), math.log10(max(positive))
+            span = max(hi - lo, 0.3)
+            return cls(10 ** (lo - pad * span), 10 ** (hi + pad * span), True)
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or max(abs(hi), 1.0) * 0.1
+        return cls(lo - pad * span, hi + pad * span)
+
+    def fraction(self, value: float) -> float:
+        if self.log:
+            return (math.log10(value) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+        return (value - self.lo) / (self.hi - self.lo)
+
+    def ticks(self) -> list[float]:
+        if self.log:
+            low, high = math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi))
+            steps = [1, 2, 5] if high - low <= 2 else [1]
+            found = [m * 10.0 ** e for e in range(low, high + 1) for m in steps]
+            return [t for t in found if self.lo <= t <= self.hi]
+        raw = (self.hi - self.lo) / 5
+        magnitude = 10 ** math.floor(math.log10(raw))
+        step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+        first = math.ceil(self.lo / step) * step
+        return [first + i * step for i in range(int((self.hi - first) / step) + 1)]
+
+
+def tick_text(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}".replace("-", "−")
+
+
+@dataclass
+class Chart:
+    x: Scale
+    y: Scale
+    x_label: str
+    y_label: str
+    label: str  # the aria-label: what the chart shows
+    width: int = 720
+    height: int = 380
+    left: int = 70
+    right: int = 200
+    top: int = 14
+    bottom: int = 46
+    y_ticks: bool = True  # False for a categorical axis labelled by its rows
+    parts: list[str] = field(default_factory=list)
+    legend: list[tuple[str, str, bool]] = field(default_factory=list)  # (text, colour, filled)
+
+    @property
+    def plot_w(self) -> float:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_h(self) -> float:
+        return self.height - self.top - self.bottom
+
+    def px(self, x: float) -> float:
+        return self.left + self.x.fraction(x) * self.plot_w
+
+    def py(self, y: float) -> float:
+        return self.top + (1 - self.y.fraction(y)) * self.plot_h
+
+    def point(self, x: float, y: float, colour: str, tip: str, filled: bool = True, text: str | None = None,
+              radius: float = 4.5, ring: str | None = None) -> None:
+        cx, cy = self.px(x), self.py(y)
+        fill = colour if filled else "#fff"
+        stroke = ring or colour
+        self.parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius}" fill="{fill}" stroke="{stroke}" '
+                          f'stroke-width="{2.5 if ring else 1.5}"><title>{escape(tip)}</title></circle>')
+        if text:
+            self.parts.append(f'<text x="{cx + 7:.1f}" y="{cy + 4:.1f}" font-size="10" fill="#57606a">'
+                              f'{escape(text[:26])}</text>')
+
+    def line(self, points: list[tuple[float, float]], colour: str, dash: bool = False, width: float = 1.5) -> None:
+        if len(points) < 2:
+            return
+        path = " ".join(f"{'M' if i == 0 else 'L'}{self.px(x):.1f},{self.py(y):.1f}" for i, (x, y) in enumerate(points))
+        extra = ' stroke-dasharray="4 3"' if dash else ""
+        self.parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="{width}"{extra}/>')
+
+    def error_bar(self, x: float, lo: float, hi: float, colour: str) -> None:
+        cx = self.px(x)
+        self.parts.append(f'<line x1="{cx:.1f}" y1="{self.py(lo):.1f}" x2="{cx:.1f}" y2="{self.py(hi):.1f}" '
+                          f'stroke="{colour}" stroke-width="1"/>')
+
+    def band(self, y_lo: float, y_hi: float, colour: str = "#dafbe1", tip: str = "") -> None:
+        top, bottom = self.py(min(max(y_hi, self.y.lo), self.y.hi)), self.py(max(min(y_lo, self.y.hi), self.y.lo))
+        self.parts.append(f'<rect x="{self.left}" y="{top:.1f}" width="{self.plot_w:.1f}" height="{bottom - top:.1f}" '
+                          f'fill="{colour}"><title>{escape(tip)}</title></rect>')
+
+    def hline(self, y: float, colour: str = "#8c959f", dash: bool = True) -> None:
+        self.line([(self.x.lo, y), (self.x.hi, y)], colour, dash, 1)
+
+    def svg(self) -> str:
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {self.width} {self.height}" '
+               f'width="{self.width}" height="{self.height}" role="img" aria-label="{escape(self.label)}">',
+               f'<rect x="{self.left}" y="{self.top}" width="{self.plot_w:.1f}" height="{self.plot_h:.1f}" '
+               f'fill="none" stroke="#d0d7de"/>']
+        for t in self.x.ticks():
+            out.append(f'<line x1="{self.px(t):.1f}" y1="{self.top}" x2="{self.px(t):.1f}" '
+                       f'y2="{self.top + self.plot_h:.1f}" stroke="#eaeef2"/><text x="{self.px(t):.1f}" '
+                       f'y="{self.top + self.plot_h + 15:.1f}" font-size="11" text-anchor="middle">'
+                       f'{tick_text(t)}</text>')
+        for t in self.y.ticks() if self.y_ticks else ():
+            out.append(f'<line x1="{self.left}" y1="{self.py(t):.1f}" x2="{self.left + self.plot_w:.1f}" '
+                       f'y2="{self.py(t):.1f}" stroke="#eaeef2"/><text x="{self.left - 6}" y="{self.py(t) + 4:.1f}" '
+                       f'font-size="11" text-anchor="end">{tick_text(t)}</text>')
+        out.append(f'<text x="{self.left + self.plot_w / 2:.1f}" y="{self.height - 8}" font-size="12" '
+                   f'text-anchor="middle">{escape(self.x_label)}</text>')
+        mid = self.top + self.plot_h / 2
+        out.append(f'<text x="14" y="{mid:.1f}" font-size="12" text-anchor="middle" '
+                   f'transform="rotate(-90 14 {mid:.1f})">{escape(self.y_label)}</text>')
+        out += self.parts
+        legend_x = self.left + self.plot_w + 16
+        for i, (text, colour, filled) in enumerate(self.legend):
+            y = self.top + 10 + 18 * i
+            out.append(f'<circle cx="{legend_x}" cy="{y}" r="4.5" fill="{colour if filled else "#fff"}" '
+                       f'stroke="{colour}" stroke-width="1.5"/><text x="{legend_x + 10}" y="{y + 4}" '
+                       f'font-size="11">{escape(text[:30])}</text>')
+        out.append("</svg>")
+        return "\n".join(out)

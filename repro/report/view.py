@@ -1,0 +1,181 @@
+"""What a paper's page shows: every cell's verdict, the audit, the findings that explain what fails, the
+costs, proxy checks, performance and plots, assembled from the paper's data and what MLflow holds."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
+from ..audit.findings import Finding, Inputs, counts, find
+from ..audit.papers import CellKey, MethodNote, Paper, Table
+from ..audit.suspects import refs_of
+from ..audit.verdicts import (CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
+                              REPRODUCED, Measurement, Reason, Verdict, judge)
+from ..costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
+from ..errors import ExpressionError
+from ..runtime import by_cell, by_claim, time_cells
+from .performance import BenchRun, Performance, paper_performance
+
+Measured = Mapping[tuple[str, CellKey], Measurement]
+Extras = Mapping[tuple[str, str], Measurement]
+
+
+@dataclass
+class PaperView:
+    paper: Paper
+    results: list[ClaimResult]  # the audit on printed values, inconsistencies first
+    verdicts: dict[CellKey, Verdict]
+    findings: list[Finding] = field(default_factory=list)
+    measured_results: list[ClaimResult] = field(default_factory=list)
+    runs: list[dict[str, str]] = field(default_factory=list)
+    costs: dict[CellKey, CostCell] = field(default_factory=dict)
+    extras: list[tuple[ExtraCost, Measurement | None]] = field(default_factory=list)
+    proxies: list[tuple[Any, Any]] = field(default_factory=list)  # (ProxyCheck, LoggedOutcome | None)
+    performance: Performance | None = None
+    plots: list[Any] = field(default_factory=list)  # repro.report.plots.Plot
+    runtime_by_cell: dict[CellKey, list] = field(default_factory=dict)  # measured runtime checks reading a cell
+    runtime_by_claim: dict[str, list] = field(default_factory=dict)  # ... testing a claim
+    cell_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)
+    claim_findings: dict[str, list[Finding]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.performance:
+            self.runtime_by_cell = by_cell(self.performance.checks)
+            self.runtime_by_claim = by_claim(self.performance.checks)
+        cells, claims = defaultdict(list), defaultdict(list)
+        for finding in self.findings:
+            for key in dict.fromkeys((*finding.cells, *finding.deviating)):
+                cells[key].append(finding)
+            for claim_id in (*finding.claims, *finding.measured_claims):
+                claims[claim_id].append(finding)
+        self.cell_findings, self.claim_findings = dict(cells), dict(claims)
+
+    @property
+    def claims_by_id(self) -> dict[str, ClaimResult]:
+        return {r.claim.id: r for r in self.results}
+
+    def counters_disagree(self, key: CellKey) -> bool:
+        m = self.verdicts[key].measurement
+        if m is None or m.second_opinion is None or not m.value:
+            return False
+        return abs(m.second_opinion - m.value) / abs(m.value) > DISAGREEMENT
+
+    @property
+    def result_verdicts(self) -> dict[CellKey, Verdict]:
+        """The verdicts of the cells that are results: every cell but the counts a paper chose (clips, frames)."""
+        return {k: v for k, v in self.verdicts.items() if self.paper.cell(*k).kind != "count"}
+
+    def cell_counts(self) -> Counter:
+        return Counter(v.status for v in self.result_verdicts.values())
+
+    def not_measured_causes(self) -> Counter:
+        return Counter(v.cause for v in self.result_verdicts.values() if v.status == NOT_MEASURED)
+
+    def measurable(self) -> int:
+        """Result cells this suite can measure: measured ones, and those that need only the dataset and a GPU."""
+        causes = self.not_measured_causes()
+        return len(self.result_verdicts) - causes[CITED] - causes[NOT_MEASURABLE]
+
+    def claim_counts(self, kind: str) -> Counter:
+        """Statuses of the primary readings of one kind ("claim": sentences of the text, "relation": the
+        arithmetic the tables imply); an alternative reading that fails is not the paper's fault."""
+        return Counter(r.status for r in self.results if r.claim.reading == "primary" and r.claim.kind == kind)
+
+    def finding_counts(self) -> dict[str, int]:
+        return counts(self.findings)
+
+    def table_reasons(self, table: Table) -> list[tuple[str, int, list[str]]]:
+        """Why result cells of `table` are not measured: per cause, the number of cells and the distinct
+        reasons, the most common cause first."""
+        by_cause: dict[str, Counter] = defaultdict(Counter)
+        for cell in table.cells.values():
+            verdict = self.verdicts.get(cell.key)
+            if not cell.absent and cell.kind != "count" and verdict.status == NOT_MEASURED:
+                by_cause[verdict.cause][verdict.reason] += 1
+        found = [(cause, sum(r.values()), [text for text, _ in r.most_common()]) for cause, r in by_cause.items()]
+        return sorted(found, key=lambda item: -item[1])
+
+    def notes_for(self, table: Table | None) -> list[MethodNote]:
+        """Method notes about `table` (None: the notes that name no table)."""
+        if table is None:
+            return [n for n in self.paper.method_notes if not n.tables]
+        return [n for n in self.paper.method_notes if table.table in n.tables]
+
+    def plots_for(self, table: Table | None) -> list[Any]:
+        return [p for p in self.plots if p.table == (table.table if table else None)]
+
+
+def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey, Reason]:
+    """Why each cell without a measurement has none: the experiment to run, the declared reason not to, or
+    the runtime checks that compare its seconds only as ratios."""
+    from ..experiments import load_experiments
+
+    found = load_experiments(paper)
+    reasons = {key: Reason(NEEDS_DATA, f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU)")
+               for e in found.experiments for key in e.fills}
+    reasons.update({key: Reason(n.cause, n.reason) for n in found.not_run for key in n.cells})
+    if performance.spec:
+        reasons.update({key: Reason(NOT_MEASURABLE, text) for key, text in time_cells(performance.spec).items()})
+    spec = load_costs(paper)
+    for cost in spec.cells if spec else ():
+        reasons.setdefault(cost.cell.key, Reason(PENDING, "not measured yet: run repro costs (a CPU minute)"))
+    return reasons
+
+
+def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
+               proxy_outcomes: Mapping[str, Any] | None = None, benchmarks: BenchRun | None = None) -> PaperView:
+    from .plots import paper_plots
+
+    performance = paper_performance(paper, benchmarks)
+    reasons = not_measured_reasons(paper, performance)
+    spec = load_costs(paper)
+    costs = {c.cell.key: c for c in spec.cells} if spec else {}
+    verdicts = {cell.key: judge(cell, measured.get((paper.id, cell.key)), reasons.get(cell.key),
+                                alternative=costs[cell.key].alternative if cell.key in costs else None)
+                for cell in paper.cells()}
+    runs: dict[str, dict[str, str]] = {}
+    found_extras = [m for (pid, _), m in (extras or {}).items() if pid == paper.id]
+    for m in [v.measurement for v in verdicts.values() if v.measurement is not None] + found_extras:
+        runs.setdefault(m.provenance.get("mlflow_run", "?"), m.provenance)
+    results = ordered(audit_paper(paper))
+    measured_results = claims_on_measured_values(paper, verdicts)
+    findings = find(Inputs(paper, results, verdicts, measured_results,
+                           {k: c.explain for k, c in costs.items() if c.explain}))
+    view = PaperView(paper, results, verdicts, findings, measured_results, list(runs.values()), costs=costs,
+                     extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
+                     proxies=_proxies(paper, proxy_outcomes or {}), performance=performance)
+    view.plots = paper_plots(view)
+    return view
+
+
+def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    from ..proxy import checks
+
+    return [(check, outcomes.get(check.id)) for check in checks(paper)]
+
+
+def claims_on_measured_values(paper: Paper, verdicts: Mapping[CellKey, Verdict]) -> list[ClaimResult]:
+    """The claims again, with measured values in place of every cell they compute from; only claims whose
+    cells all have a full (non-proxy) measurement. Each measured cell stands for its value plus or minus the
+    tolerance its own verdict uses, so a claim and the cells it restates never disagree."""
+    lookup = measured_lookup(paper, verdicts)
+    measured = {key for key, v in verdicts.items()
+                if v.status in (REPRODUCED, DEVIATES, CONVENTION) and not v.measurement.proxy}
+    results = []
+    for claim in paper.claims:
+        if claim.expr is None or not claim.expr.refs or not all(ref in measured for ref in claim.expr.refs):
+            continue
+        try:
+            results.append(check(claim, lookup, point_stated=True, decimals=stated_decimals(claim, paper)))
+        except ExpressionError as exc:  # e.g. a measured zero in a denominator
+            from ..audit.expr import Interval
+
+            results.append(ClaimResult(claim, Interval.exact(float("nan")), None, None,
+                                       f"cannot be evaluated on the measured values: {exc}"))
+    return results
+
+
+def claim_cells(result: ClaimResult) -> tuple[CellKey, ...]:
+    return refs_of(result.claim)

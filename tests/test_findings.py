@@ -1,0 +1,222 @@
+"""Findings: root causes computed from the arithmetic, declared ones re-checked, sizes in the paper's units."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from repro import cli
+from repro.audit.claims import audit_paper
+from repro.audit.findings import ERROR, READING, SLIP, UNCHECKED, Inputs, find
+from repro.audit.papers import load_paper
+from repro.audit.verdicts import Measurement, judge
+from repro.errors import DataError
+
+from conftest import write_paper
+
+TABLES = """\
+tables:
+  - table: "1"
+    caption: Per-clip cost by clip length.
+    columns:
+      - {label: GFLOPs, unit: GFLOPs, kind: flops}
+      - {label: Top-1, unit: "%", kind: accuracy}
+    rows:
+      - {label: 8f, values: [3.2, 80.12]}
+      - {label: 16f, values: [6.0, 89.08]}
+      - {label: 32f, values: [12.8, 60.0]}
+      - {label: 64f, values: [25.6, 34.6]}
+"""
+
+CLAIMS = """\
+claims:
+  - id: acc-8f
+    quote: "8f reaches 89.08% and 16f 80.12%."
+    stated: 89.08
+    unit: "%"
+    expr: "{1|8f|Top-1}"
+  - id: acc-16f
+    quote: "8f reaches 89.08% and 16f 80.12%."
+    stated: 80.12
+    unit: "%"
+    expr: "{1|16f|Top-1}"
+  - id: share
+    quote: "32f reaches 57.6% once 2.28 points of label noise are taken off."
+    stated: 57.6
+    unit: "%"
+    expr: "{1|32f|Top-1} - 2.28"
+  - id: gap
+    quote: "64f is only 30 points below 16f."
+    stated: 30
+    unit: pp
+    expr: "{1|16f|Top-1} - {1|64f|Top-1}"
+  - id: gap-bound
+    quote: "64f is only 30 points below 16f."
+    reading: alternative
+    stated: 60
+    op: lt
+    unit: pp
+    expr: "{1|16f|Top-1} - {1|64f|Top-1}"
+  - id: figure
+    quote: "Fig. 2 shows 70%."
+    stated: 70
+    expr: null
+    unchecked: only in a figure
+relations:
+  - id: l16-is-2x-l8
+    text: "cost doubles with the clip length"
+    stated: "{1|16f|GFLOPs}"
+    expr: "2 * {1|8f|GFLOPs}"
+  - id: l32-is-2x-l16
+    text: "cost doubles with the clip length"
+    stated: "{1|32f|GFLOPs}"
+    expr: "2 * {1|16f|GFLOPs}"
+  - id: l64-is-2x-l32
+    text: "cost doubles with the clip length"
+    stated: "{1|64f|GFLOPs}"
+    expr: "2 * {1|32f|GFLOPs}"
+"""
+
+
+def _paper(tmp_path, tables=TABLES, claims=CLAIMS, findings: str | None = None):
+    folder = write_paper(tmp_path / "papers", tables=tables, claims=claims)
+    if findings is not None:
+        (folder / "findings.yaml").write_text(textwrap.dedent(findings))
+    return load_paper(folder)
+
+
+def _find(paper, measured=None):
+    verdicts = {c.key: judge(c, (measured or {}).get(c.key)) for c in paper.cells()}
+    return find(Inputs(paper, audit_paper(paper), verdicts))
+
+
+def test_one_misprinted_cell_is_one_finding_that_explains_its_symptoms(tmp_path):
+    paper = _paper(tmp_path)
+    found = _find(paper)
+    [misprint] = [f for f in found if f.cause == "misprinted cell"]
+    assert misprint.severity == ERROR and misprint.cells == (("1", "16f", "GFLOPs"),)
+    assert set(misprint.claims) == {"l16-is-2x-l8", "l32-is-2x-l16"}
+    assert misprint.size.text() == "−0.4 GFLOPs"  # printed 6.0, the others imply 6.4
+    assert "printed 6.0" in misprint.title and "imply 6.4" in misprint.title
+    # No other finding repeats its symptoms, and the relation that holds is in none.
+    others = [c for f in found if f is not misprint for c in f.claims]
+    assert not set(others) & set(misprint.claims) and "l64-is-2x-l32" not in others
+
+
+def test_a_measured_value_joins_the_misprint_it_supports(tmp_path):
+    paper = _paper(tmp_path)
+    found = _find(paper, {("1", "16f", "GFLOPs"): Measurement(6.33)})
+    [misprint] = [f for f in found if f.cause == "misprinted cell"]
+    assert misprint.deviating == (("1", "16f", "GFLOPs"),) and "measured 6.33" in misprint.title
+    assert not [f for f in found if f.cause == "measured value deviates"]  # counted once, not twice
+
+
+def test_swapped_numbers_truncation_reading_and_unchecked(tmp_path):
+    found = {f.cause: f for f in _find(_paper(tmp_path))}
+    swap = found["two numbers swapped"]
+    assert swap.severity == ERROR and set(swap.claims) == {"acc-8f", "acc-16f"}
+    assert swap.size.text() == "+8.96 pp"
+    slip = found["truncated number"]  # 60.0 - 2.28 = 57.72 (57.67 to 57.77), printed 57.6
+    assert slip.severity == SLIP and slip.claims == ("share",) and slip.size.text() == "−0.12 pp"
+    reading = found["holds under one reading"]  # 89.08 - 34.6 = 54.5: not "30", but "under 60" holds
+    assert reading.severity == READING and reading.claims == ("gap",)
+    assert found["cannot be checked"].severity == UNCHECKED and found["cannot be checked"].claims == ("figure",)
+
+
+def test_a_claim_off_by_more_than_a_digit_is_an_error_not_a_slip(tmp_path):
+    claims = CLAIMS.replace("stated: 57.6\n", "stated: 55.0\n")
+    found = {f.cause: f for f in _find(_paper(tmp_path, claims=claims))}
+    assert "truncated number" not in found
+    assert found["the text contradicts its tables"].size.text() == "−2.72 pp"
+
+
+DECLARED = """\
+findings:
+  - id: l64-copies
+    severity: error
+    cause: copied number
+    title: "64f prints twice 32f, by construction"
+    explains: [l16-is-2x-l8]
+    evidence:
+      - {text: "64f is twice 32f", stated: "{1|64f|GFLOPs}", expr: "2 * {1|32f|GFLOPs}"}
+"""
+
+
+def test_a_declared_finding_explains_its_claims_and_is_rechecked(tmp_path):
+    paper = _paper(tmp_path, findings=DECLARED)
+    found = _find(paper)
+    declared = next(f for f in found if f.id == "l64-copies")
+    assert declared.claims == ("l16-is-2x-l8",) and declared.source.endswith("findings.yaml:2")
+    assert not any("l16-is-2x-l8" in f.claims for f in found if f is not declared)
+    # Its evidence no longer holds once the table changes: the audit fails loudly, naming file and line.
+    stale = _paper(tmp_path / "b", tables=TABLES.replace("[25.6, 34.6]", "[26.6, 34.6]"), findings=DECLARED)
+    with pytest.raises(DataError, match=r"findings.yaml:8: findings \(l64-copies\)\.evidence\[0\]: "
+                                        r"'64f is twice 32f' to hold .*no longer holds"):
+        _find(stale)
+    # So does a finding whose symptom is gone.
+    fixed = _paper(tmp_path / "c", tables=TABLES.replace("[6.0, 89.08]", "[6.4, 89.08]"), findings=DECLARED)
+    with pytest.raises(DataError, match=r"findings.yaml:6: .*explains: l16-is-2x-l8 to fail .*it is consistent"):
+        _find(fixed)
+
+
+def test_repro_audit_fails_on_a_stale_finding_with_file_and_line(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "papers"
+    _paper(tmp_path, tables=TABLES.replace("[25.6, 34.6]", "[26.6, 34.6]"), findings=DECLARED)
+    monkeypatch.setenv("REPRO_PAPERS", str(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert cli.main(["audit", "--paper", "toy"]) == 2
+    err = capsys.readouterr().err
+    assert "findings.yaml:8" in err and "no longer holds" in err and "Traceback" not in err
+
+
+def test_malformed_findings_are_named_by_line(tmp_path):
+    bad = DECLARED.replace("explains: [l16-is-2x-l8]", "explains: [no-such-claim]")
+    with pytest.raises(DataError, match=r"findings.yaml:6: .*explains: claim ids of claims.yaml; 'no-such-claim'"):
+        _find(_paper(tmp_path, findings=bad))
+    bad = DECLARED.replace("severity: error", "severity: fatal")
+    with pytest.raises(DataError, match=r"findings.yaml:3: .*severity: one of error, slip, reading, unchecked"):
+        _find(_paper(tmp_path / "b", findings=bad))
+
+
+def test_findings_command_prints_and_exits_zero(tmp_path, monkeypatch, capsys):
+    _paper(tmp_path)
+    monkeypatch.setenv("REPRO_PAPERS", str(tmp_path / "papers"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert cli.main(["findings"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("toy: ") and "misprinted" not in out.split("\n")[0]
+    assert "F1  error, −0.4 GFLOPs" in out or "error, −0.4 GFLOPs" in out
+    assert max(len(line) for line in out.splitlines()) <= 120
+    assert cli.main(["findings", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["cause"] for r in rows} >= {"misprinted cell", "two numbers swapped", "truncated number"}
+    assert all(r["paper"] == "toy" and r["severity"] in ("error", "slip", "reading", "unchecked") for r in rows)
+    assert cli.main(["audit", "--json"]) == 0
+    audit = json.loads(capsys.readouterr().out)
+    assert {c["id"] for c in audit["claims"]} >= {"share", "l16-is-2x-l8"} and audit["findings"] == rows
+
+
+def test_the_shipped_papers_declared_findings_hold_and_name_their_causes():
+    from repro.audit.papers import load_papers
+
+    for paper in load_papers():
+        found = _find(paper)  # raises if a declared finding went stale
+        assert all(f.size is None or f.size.unit or f.size.proportional for f in found), paper.id
+    faster = next(p for p in load_papers() if p.id == "faster")
+    [misprint] = [f for f in _find(faster) if f.cause == "misprinted cell"]
+    assert misprint.cells == (("2", "R2D-26 / 16-frames", "GFLOPs×Clips / GFLOPs"),)
+    assert len(misprint.claims) >= 5  # the relations of Tables 2 and 4 it breaks, as one finding
+
+
+def test_paper_notes_state_no_verdicts():
+    """How a paper was read is typed; what was measured and found is generated. A note that says what
+    reproduces would go stale (GCF-Net's once said its FLOPs did not reproduce, after they did)."""
+    import re
+
+    from repro.audit.papers import load_papers
+
+    for paper in load_papers():
+        said = re.findall(r"[^.]*\b(?:reproduc\w*|deviat\w*|did not match|matches? within)\b[^.]*", paper.notes or "")
+        assert not said, f"{paper.id}/paper.yaml notes state a verdict: {said}"
+
