@@ -102,6 +102,10 @@ class Chart:
             self.parts.append(f'<text x="{cx + 7:.1f}" y="{cy + 4:.1f}" font-size="10" fill="#57606a">'
                               f'{escape(text[:26])}</text>')
 
+    def text(self, x: float, y: float, text: str, dx: float = 0, dy: float = 0, anchor: str = "start") -> None:
+        self.parts.append(f'<text x="{self.px(x) + dx:.1f}" y="{self.py(y) + dy:.1f}" font-size="10" fill="#57606a" '
+                          f'text-anchor="{anchor}">{escape(text)}</text>')
+
     def line(self, points: list[tuple[float, float]], colour: str, dash: bool = False, width: float = 1.5) -> None:
         if len(points) < 2:
             return
