@@ -96,8 +96,14 @@ def progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
 _VERDICT_STYLE = {REPRODUCED: "green", DEVIATES: "bold yellow", NOT_MEASURED: "dim", CONVENTION: "cyan"}
 
 
+_VERDICT_SHORT = {REPRODUCED: "reproduced", DEVIATES: "deviates", NOT_MEASURED: "not measured",
+                  CONVENTION: "convention"}
+
+
 def print_costs(measured: list, console: Console | None = None) -> None:
-    """Published against measured for every cost cell, and the costs the papers do not print."""
+    """Printed against measured for every cost cell, and the costs the papers do not print. Four columns, the
+    cell's name folding, so the table reads in 80 columns."""
+    from .audit.numbers import show
     from .costs import extra_rows, rows
 
     console = console or Console()
@@ -105,27 +111,32 @@ def print_costs(measured: list, console: Console | None = None) -> None:
         paper = costs.spec.paper
         out = RichTable(title=f"{paper.id}: cost cells (FLOPs convention: {paper.flops_convention})",
                         title_justify="left")
-        for name, justify in (("table", "left"), ("row", "left"), ("column", "left"), ("published", "right"),
-                              ("measured", "right"), ("Δ", "right"), ("verdict", "left")):
-            out.add_column(name, justify=justify, overflow="fold")
+        out.add_column("cell", overflow="fold", ratio=1)
+        out.add_column("printed", justify="right", no_wrap=True)
+        out.add_column("measured", justify="right", no_wrap=True)
+        out.add_column("verdict", no_wrap=True)
         for r in rows(costs):
-            relative = "" if r["relative"] is None else f" ({r['relative']:+.2%})"
-            delta = "—" if r["delta"] is None else f"{r['delta']:+.4g}{relative}"
-            measured_text = f"{r['measured']:.4g}"
+            decimals = paper.cell(r["table"], r["row"], r["column"]).printed_number().decimals + 1
+            measured_text = show(r["measured"], decimals)
+            if r["relative"] is not None:
+                measured_text += f" ({show(100 * r['relative'], 1, signed=True)}%)"
             if r["counters_disagree"]:
-                measured_text += f"\n[yellow]ptflops {r['second_opinion']:.4g}[/]"
+                measured_text += f"\n[yellow]ptflops {show(r['second_opinion'], decimals)}[/]"
             if r["alternative_value"] is not None:
-                measured_text += f"\n{r['alternative']['label']}: {r['alternative_value']:.4g}"
-            out.add_row(r["table"], r["row"], r["column"], f"{r['published']:g} {r['unit']}", measured_text, delta,
-                        f"[{_VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]")
+                measured_text += f"\n{r['alternative']['kind']}: {show(r['alternative_value'], decimals)}"
+            printed = r["printed"] if r["printed"][-1:].isalpha() else f"{r['printed']} {r['unit']}"
+            out.add_row(f"T{r['table']} {r['row']} · {r['column']}", printed, measured_text,
+                        f"[{_VERDICT_STYLE[r['verdict']]}]{_VERDICT_SHORT[r['verdict']]}[/]")
         console.print(out)
+        if any(r["verdict"] == CONVENTION for r in rows(costs)):
+            console.print(f"convention: {CONVENTION} (costs.yaml alternative)")
         extras = extra_rows(costs)
         if extras:
             table = RichTable(title=f"{paper.id}: measured, not printed in the paper", title_justify="left")
-            for name in ("id", "what", "measured"):
-                table.add_column(name, overflow="fold")
+            table.add_column("what", overflow="fold", ratio=1)
+            table.add_column("measured", justify="right", no_wrap=True)
             for e in extras:
-                table.add_row(e["id"], e["label"], f"{e['measured']:.4g} {e['unit']}")
+                table.add_row(f"{e['label']} [dim]({e['id']})[/]", f"{e['measured']:.4g} {e['unit']}")
             console.print(table)
 
 
