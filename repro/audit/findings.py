@@ -136,7 +136,6 @@ def find(inputs: Inputs) -> list[Finding]:
     """Every finding of the paper, most severe first. Raises DataError when a declared finding is stale."""
     paper = inputs.paper
     printed = published_lookup(paper)
-    claims = {c.id: c for c in paper.claims}
     primary = [r for r in inputs.results if r.claim.reading == "primary"]
     failing = {r.claim.id: r for r in primary if r.consistent is False}
     findings: list[Finding] = []
@@ -173,7 +172,7 @@ def find(inputs: Inputs) -> list[Finding]:
         findings.append(_claim_finding(paper, residual if residual.consistent is False else result, printed))
 
     findings += _deviations(inputs, findings)
-    findings = _attach_measured_claims(inputs, findings, claims, printed)
+    findings = _attach_measured_claims(inputs, findings, printed)
     unchecked: dict[str, list[Claim]] = defaultdict(list)
     for r in primary:
         if r.consistent is None:
@@ -358,7 +357,7 @@ def _measured_size(cell, measured: float) -> Size:
                 proportional=cell.kind in ("params", "flops", "time"))
 
 
-def _attach_measured_claims(inputs: Inputs, findings: list[Finding], claims: Mapping[str, Claim],
+def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
                             printed: Mapping[CellKey, Interval]) -> list[Finding]:
     """Each claim the measured values contradict joins the finding of a deviating cell it reads; the rest
     are findings of their own."""

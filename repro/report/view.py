@@ -10,7 +10,6 @@ from typing import Any
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
 from ..audit.findings import Finding, Inputs, counts, find
 from ..audit.papers import CellKey, MethodNote, Paper, Table
-from ..audit.suspects import refs_of
 from ..audit.verdicts import (CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
 from ..costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
@@ -176,6 +175,3 @@ def claims_on_measured_values(paper: Paper, verdicts: Mapping[CellKey, Verdict])
                                        f"cannot be evaluated on the measured values: {exc}"))
     return results
 
-
-def claim_cells(result: ClaimResult) -> tuple[CellKey, ...]:
-    return refs_of(result.claim)
