@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -102,8 +104,10 @@ def _costs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ...] = ()) -> int:
-    """Render the report; print the findings of the papers in `show_findings` first."""
+def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ...] = (),
+            pages: tuple[str, ...] | None = None) -> int:
+    """Render the index over `papers` and the pages in `pages` (None: all); print the findings of the papers
+    in `show_findings` first."""
     from .proxy import load_outcomes
     from .report.performance import DEFAULT_PATH, load_default
     from .report.render import render_views
@@ -115,7 +119,7 @@ def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ..
         from .console import print_findings
 
         print_findings([v for v in views if v.paper.id in show_findings], only_severe=True)
-    written = render_views(views, Path(args.out), benchmarks)
+    written = render_views(views, Path(args.out), benchmarks, pages=pages)
     if benchmarks:
         print(f"benchmarks: {len(benchmarks.rows)} rows from {', '.join(benchmarks.sources)}")
     else:
@@ -124,10 +128,28 @@ def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ..
     return 0
 
 
+def check_paper_data(papers: list) -> None:
+    """Read every file a paper declares (costs, runtime, experiments, findings, plots) so that a malformed one
+    fails with file:line before any measurement, training or rendering starts."""
+    from .audit.declared import load_declared
+    from .costs import load_costs
+    from .experiments import load_experiments
+    from .report.plots import load_plot_spec
+    from .runtime import load_runtime
+
+    for paper in papers:
+        for load in (load_costs, load_runtime, load_experiments, load_declared, load_plot_spec):
+            load(paper)
+
+
 def _report(args: argparse.Namespace) -> int:
+    """The pages of the papers asked for; the index always covers every paper."""
     from .audit.papers import load_papers
 
-    return _render(load_papers(args.paper), args)
+    load_papers(args.paper)  # an unknown --paper fails here
+    papers = load_papers()
+    check_paper_data(papers)
+    return _render(papers, args, pages=None if args.paper is None else (args.paper,))
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -135,6 +157,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .audit.papers import load_papers
 
     papers = load_papers(args.paper)
+    check_paper_data(load_papers())
     if not args.no_measure:
         from .console import print_costs
 
@@ -243,9 +266,14 @@ def _run_proxies(papers: list, args: argparse.Namespace) -> None:
         for check, outcome, seconds in run_checks(paper, Path(out), args.tracking_uri,
                                                   only=getattr(args, "check", None)):
             word = "held" if outcome.held else "did NOT hold"
-            print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s): {outcome.summary}")
+            print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s)")
+            print(textwrap.fill(outcome.summary, _width(), initial_indent="  ", subsequent_indent="  "))
             if getattr(args, "json", False):
                 print(outcome_json(check, outcome, seconds))
+
+
+def _width() -> int:
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
 
 
 def _proxy(args: argparse.Namespace) -> int:

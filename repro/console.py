@@ -8,12 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from .audit.claims import OP_WORDS, ClaimResult
+from .audit.claims import ClaimResult
 from .audit.verdicts import CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
 from .audit.papers import Paper
-
-_STYLE = {"consistent": "green", "inconsistent": "bold red", "unchecked": "dim"}
-
 
 def print_tables(papers: list[Paper], console: Console | None = None) -> None:
     console = console or Console()
@@ -30,19 +27,20 @@ def print_tables(papers: list[Paper], console: Console | None = None) -> None:
 
 def print_findings(views: list, out=None, only_severe: bool = False) -> None:
     """Each paper's findings as a numbered list, wrapped to the terminal (plain text reads at any width)."""
-    import shutil
     import sys
     import textwrap
 
-    from .audit.findings import cell_words
+    from .audit.findings import shown_first
+    from .audit.words import cell_words
 
     out = out or sys.stdout
-    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    width = _width()
     for view in views:
-        found = [f for f in view.findings if not only_severe or f.severity != "unchecked"]
+        found = [f for f in view.findings if not only_severe or shown_first(f)]
         counts = view.finding_counts()
         summary = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or "none"
-        print(f"{view.paper.id}: {len(view.findings)} findings ({summary})", file=out)
+        print(f"{view.paper.id}: {len(view.findings)} finding{'' if len(view.findings) == 1 else 's'} ({summary})",
+              file=out)
         for number, f in enumerate(view.findings, 1):
             if f not in found:
                 continue
@@ -53,26 +51,46 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
             evidence += [cell_words(k) for k in f.deviating]
             if evidence:
                 print(textwrap.fill("explains: " + ", ".join(evidence), width, initial_indent="       ",
-                                    subsequent_indent="         "), file=out)
+                                    subsequent_indent="         ", break_on_hyphens=False), file=out)
         hidden = len(view.findings) - len(found)
         if hidden:
-            print(f"  and {hidden} statements that cannot be checked (repro findings --paper {view.paper.id})",
-                  file=out)
+            print(f"  and {hidden} sentence{'s' if hidden > 1 else ''} of the text that nothing here can check "
+                  f"(repro findings --paper {view.paper.id})", file=out)
 
 
-def print_audit(findings: list[ClaimResult], console: Console | None = None) -> None:
-    console = console or Console()
-    out = RichTable(title="Audit: the papers' text against their own tables", title_justify="left")
-    for name in ("paper", "id", "status", "stated", "computed", "claim"):
-        out.add_column(name, overflow="fold")
-    for f in findings:
-        computed = "—" if f.computed is None else f"{f.computed.mid:.4g}"
-        out.add_row(f.claim.paper, f.claim.id, f"[{_STYLE[f.status]}]{f.status}[/]",
-                    f"{OP_WORDS[f.claim.op]} {f.claim.stated_text}", computed,
-                    f"{f.claim.quote}\n[dim]{f.explanation}[/]")
-    console.print(out)
-    counts = {s: sum(f.status == s for f in findings) for s in _STYLE}
-    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+def print_audit(results: list[ClaimResult], out=None) -> None:
+    """Per paper: each claim or relation that fails, in full, then the ids of those that hold or cannot be
+    checked, wrapped to the terminal (plain text reads at any width)."""
+    import sys
+    import textwrap
+
+    out = out or sys.stdout
+    width = _width()
+    indent = dict(initial_indent="    ", subsequent_indent="    ", width=width, break_on_hyphens=False)
+    for paper in dict.fromkeys(r.claim.paper for r in results):
+        mine = [r for r in results if r.claim.paper == paper]
+        primary = [r for r in mine if r.claim.reading == "primary"]
+        status = {s: [r for r in primary if r.status == s] for s in ("inconsistent", "consistent", "unchecked")}
+        alternatives = len(mine) - len(primary)
+        print(f"{paper}: {len(primary)} claims and relations: {len(status['inconsistent'])} fail, "
+              f"{len(status['consistent'])} hold, {len(status['unchecked'])} cannot be checked"
+              + (f" ({alternatives} alternative reading{'s' if alternatives > 1 else ''}, not counted)"
+                 if alternatives else ""), file=out)
+        for r in status["inconsistent"]:
+            kind = "text claim" if r.claim.kind == "claim" else "relation"
+            print(f"  FAILS {r.claim.id} ({kind}{', ' + r.claim.where if r.claim.where else ''})", file=out)
+            print(textwrap.fill(f"“{r.claim.quote}”", **indent), file=out)
+            print(textwrap.fill(r.explanation, **indent), file=out)
+        for name, word in (("consistent", "hold"), ("unchecked", "cannot be checked")):
+            if status[name]:
+                print(textwrap.fill(f"{word}: " + ", ".join(r.claim.id for r in status[name]), width,
+                                    initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False), file=out)
+
+
+def _width() -> int:
+    import shutil
+
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
 
 
 @contextmanager

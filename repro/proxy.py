@@ -86,7 +86,9 @@ def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds:
                 uri: str | None = None) -> str:
     import mlflow
 
-    from .tracking import _ensure_experiment, provenance, tracking_uri
+    from .tracking import _ensure_experiment, provenance, quiet_mlflow, tracking_uri
+
+    quiet_mlflow()
 
     uri = tracking_uri(uri)
     mlflow.set_tracking_uri(uri)

@@ -75,6 +75,10 @@ def push(run_dir: Path, uri: str | None = None) -> str:
     """
     import mlflow
 
+    from .tracking import quiet_mlflow
+
+    quiet_mlflow()
+
     log = RunLog(Path(run_dir))
     record, final = log.read("run.json"), log.read("final.json")
     if record is None or final is None or record.get("status") != "finished":

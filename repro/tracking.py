@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import platform
 import re
@@ -26,6 +27,12 @@ EXPERIMENT = "repro"
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the working directory
 _LIBRARIES = ("torch", "fvcore", "ptflops", "mlflow", "numpy", "decord", "librosa")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def quiet_mlflow() -> None:
+    """MLflow and alembic announce a new store's tables at INFO level; a user's terminal needs none of it."""
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -97,6 +104,8 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
     """
     import mlflow
 
+    quiet_mlflow()
+
     second_opinions, alternatives = second_opinions or {}, alternatives or {}
     for key in [*values, *second_opinions, *alternatives]:
         paper.cell(*key)  # fails loudly on a cell the paper does not declare
@@ -142,6 +151,8 @@ def _client(uri: str | None):
     if _store_missing(uri):
         return None, None
     from mlflow.tracking import MlflowClient
+
+    quiet_mlflow()
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)

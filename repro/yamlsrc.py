@@ -21,10 +21,15 @@ class LocDict(dict):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.lines: dict[Any, int] = {}
+        self.key_lines: dict[Any, int] = {}
         self.raws: dict[Any, str | None] = {}
 
     def line_of(self, key: Any) -> int:
+        """The line of the key's value (for a block list, the line of its first item)."""
         return self.lines.get(key, self.line)
+
+    def line_of_key(self, key: Any) -> int:
+        return self.key_lines.get(key, self.line)
 
 
 class LocList(list):
@@ -60,6 +65,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> LocDict:
                             "duplicate key; each key may appear once in a mapping")
         out[key] = loader.construct_object(value_node, deep=True)
         out.lines[key] = value_node.start_mark.line + 1
+        out.key_lines[key] = key_node.start_mark.line + 1
         out.raws[key] = _raw(value_node)
     return out
 
@@ -81,9 +87,15 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 def load_yaml(path: Path) -> Any:
     """Parse `path`, raising DataError with the line of any syntax error."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise DataError(path, None, "file", "this file to exist (see papers/SCHEMA.md)") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(path, line, "encoding", f"UTF-8 text; byte {raw[exc.start]:#04x} at offset {exc.start} is "
+                                                f"not UTF-8 (save the file as UTF-8)") from None
     loader = _Loader(text)
     loader.path = str(path)
     try:

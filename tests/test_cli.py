@@ -53,7 +53,9 @@ def test_tables_and_audit_print_readably(capsys):
     assert main(["tables", "--paper", "maivar"]) == 0
     assert "Table 1" in capsys.readouterr().out
     assert main(["audit", "--paper", "maivar"]) == 0
-    assert "inconsistent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAILS chromagram-best-before-fusion" in out and "1 fail, 8 hold, 2 cannot be checked" in out
+    assert max(len(line) for line in out.splitlines()) <= 120
 
 
 def test_malformed_paper_exits_2_with_file_and_line(tmp_path, monkeypatch, capsys):
@@ -65,12 +67,32 @@ def test_malformed_paper_exits_2_with_file_and_line(tmp_path, monkeypatch, capsy
 
 
 def test_unknown_paper_names_the_known_ones(capsys):
-    try:
-        main(["audit", "--paper", "fastr"])
-    except SystemExit as exc:
-        assert "unknown paper 'fastr'" in str(exc) and "did you mean faster" in str(exc)
-    else:
-        raise AssertionError("an unknown paper must fail")
+    assert main(["audit", "--paper", "fastr"]) == 2
+    err = capsys.readouterr().err
+    assert "--paper: one of faster, gcfnet" in err and "got 'fastr'" in err and "did you mean faster" in err
+    assert main(["findings", "--paper", "FASTER"]) == 2
+    assert "did you mean faster?" in capsys.readouterr().err
+
+
+def test_bad_paper_files_fail_before_work_with_file_line_and_field(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    root = tmp_path / "papers"
+    shutil.copytree(REPO / "papers", root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setenv("REPRO_PAPERS", str(root))
+    findings = root / "gcfnet" / "findings.yaml"
+    findings.write_text(findings.read_text().replace("    deviates:", "    deviate:"))
+    assert main(["findings", "--paper", "gcfnet"]) == 2
+    err = capsys.readouterr().err
+    assert "findings.yaml:12: findings[0].deviate: one of the fields" in err and "did you mean deviates?" in err
+    findings.write_bytes("findings: [caf\xe9]\n".encode("latin-1"))
+    assert main(["audit", "--paper", "gcfnet"]) == 2
+    assert "findings.yaml:1: encoding: UTF-8 text" in capsys.readouterr().err
+    empty = tmp_path / "none"
+    empty.mkdir()
+    monkeypatch.setenv("REPRO_PAPERS", str(empty))
+    assert main(["findings"]) == 2
+    assert "at least one paper folder" in capsys.readouterr().err
 
 
 def test_reproduce_writes_every_page_and_says_where(tmp_path, monkeypatch, capsys):

@@ -47,15 +47,15 @@ claims:
     unit: "%"
     expr: "{1|32f|Top-1} - 2.28"
   - id: gap
-    quote: "64f is only 30 points below 16f."
-    stated: 30
+    quote: "64f is 50 points below 16f."
+    stated: 50
     unit: pp
     expr: "{1|16f|Top-1} - {1|64f|Top-1}"
   - id: gap-bound
-    quote: "64f is only 30 points below 16f."
+    quote: "64f is 50 points below 16f."
     reading: alternative
-    stated: 60
-    op: lt
+    stated: 50
+    op: ge
     unit: pp
     expr: "{1|16f|Top-1} - {1|64f|Top-1}"
   - id: figure
@@ -97,7 +97,7 @@ def test_one_misprinted_cell_is_one_finding_that_explains_its_symptoms(tmp_path)
     [misprint] = [f for f in found if f.cause == "misprinted cell"]
     assert misprint.severity == ERROR and misprint.cells == (("1", "16f", "GFLOPs"),)
     assert set(misprint.claims) == {"l16-is-2x-l8", "l32-is-2x-l16"}
-    assert misprint.size.text() == "−0.4 GFLOPs"  # printed 6.0, the others imply 6.4
+    assert misprint.size.text() == "+0.4 GFLOPs"  # printed 6.0, the others imply 6.4
     assert "printed 6.0" in misprint.title and "imply 6.4" in misprint.title
     # No other finding repeats its symptoms, and the relation that holds is in none.
     others = [c for f in found if f is not misprint for c in f.claims]
@@ -116,10 +116,10 @@ def test_swapped_numbers_truncation_reading_and_unchecked(tmp_path):
     found = {f.cause: f for f in _find(_paper(tmp_path))}
     swap = found["two numbers swapped"]
     assert swap.severity == ERROR and set(swap.claims) == {"acc-8f", "acc-16f"}
-    assert swap.size.text() == "+8.96 pp"
+    assert swap.size.text() == "−8.96 pp"
     slip = found["truncated number"]  # 60.0 - 2.28 = 57.72 (57.67 to 57.77), printed 57.6
-    assert slip.severity == SLIP and slip.claims == ("share",) and slip.size.text() == "−0.12 pp"
-    reading = found["holds under one reading"]  # 89.08 - 34.6 = 54.5: not "30", but "under 60" holds
+    assert slip.severity == SLIP and slip.claims == ("share",) and slip.size.text() == "+0.12 pp"
+    reading = found["holds under one reading"]  # 89.08 - 34.6 = 54.48: not "50", but "at least 50" holds
     assert reading.severity == READING and reading.claims == ("gap",)
     assert found["cannot be checked"].severity == UNCHECKED and found["cannot be checked"].claims == ("figure",)
 
@@ -128,7 +128,7 @@ def test_a_claim_off_by_more_than_a_digit_is_an_error_not_a_slip(tmp_path):
     claims = CLAIMS.replace("stated: 57.6\n", "stated: 55.0\n")
     found = {f.cause: f for f in _find(_paper(tmp_path, claims=claims))}
     assert "truncated number" not in found
-    assert found["the text contradicts its tables"].size.text() == "−2.72 pp"
+    assert found["the text contradicts its tables"].size.text() == "+2.72 pp"
 
 
 DECLARED = """\
@@ -186,7 +186,7 @@ def test_findings_command_prints_and_exits_zero(tmp_path, monkeypatch, capsys):
     assert cli.main(["findings"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("toy: ") and "misprinted" not in out.split("\n")[0]
-    assert "F1  error, −0.4 GFLOPs" in out or "error, −0.4 GFLOPs" in out
+    assert "error, +0.4 GFLOPs" in out
     assert max(len(line) for line in out.splitlines()) <= 120
     assert cli.main(["findings", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -220,3 +220,21 @@ def test_paper_notes_state_no_verdicts():
         said = re.findall(r"[^.]*\b(?:reproduc\w*|deviat\w*|did not match|matches? within)\b[^.]*", paper.notes or "")
         assert not said, f"{paper.id}/paper.yaml notes state a verdict: {said}"
 
+
+
+def test_a_reading_of_another_number_of_the_sentence_excuses_nothing(tmp_path):
+    """A sentence with two numbers: the one an alternative reading rescues depends on reading; the other,
+    contradicted, stays an error of its own."""
+    claims = CLAIMS.replace("relations:\n", """\
+  - id: gap-other
+    quote: "64f is 50 points below 16f."
+    stated: 40
+    unit: pp
+    expr: "{1|32f|Top-1} - {1|64f|Top-1}"
+relations:
+""")
+    found = _find(_paper(tmp_path, claims=claims))
+    reading = next(f for f in found if f.cause == "holds under one reading")
+    contradicted = next(f for f in found if "gap-other" in f.claims)
+    assert reading.claims == ("gap",) and contradicted.severity == ERROR
+    assert contradicted.cause == "the text contradicts its tables" and contradicted.size.text() == "−14.6 pp"

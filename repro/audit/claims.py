@@ -53,10 +53,11 @@ class ClaimResult:
 
     @property
     def difference(self) -> float | None:
-        """Stated minus computed, as point values: how far the paper's number is from what its tables give."""
+        """Computed minus stated, as point values: how far what the tables give lies from the paper's number
+        (the sign of a cell's Δ, measured minus printed)."""
         if self.computed is None:
             return None
-        return self.stated.mid - self.computed.mid
+        return self.computed.mid - self.stated.mid
 
     def as_json(self) -> dict[str, Any]:
         c = self.claim
@@ -151,14 +152,15 @@ def check(claim: Claim, lookup: Mapping[CellKey, Interval], *, point_stated: boo
     gap = computed.distance(stated)
     allowed = claim.tolerance.allowed(stated.mid) if claim.tolerance is not None else 0.0
     ok = gap <= allowed + _slack(max(allowed, abs(stated.mid)))
-    apart = show(stated.mid - computed.mid, places + 1, signed=True)
-    said = claim.stated_text if isinstance(claim.stated, Printed) else f"side {show(stated.mid, places)}"
+    apart = show(computed.mid - stated.mid, places + 1, signed=True)
+    said = claim.stated_text if isinstance(claim.stated, Printed) else f"printed side's {show(stated.mid, places)}"
     if ok:
-        verdict = "agrees within the printed precision" if not allowed else "agrees within the claim's tolerance"
+        verdict = f"which agrees with the stated {said} within the printed precision" if not allowed \
+            else f"which agrees with the stated {said} within the claim's tolerance"
     else:
-        verdict = f"is {apart} from it, beyond the printed precision" + (
+        verdict = f"{apart} from the stated {said}, beyond the printed precision" + (
             f" and the claim's tolerance of {show(allowed, places + 1)}" if allowed else "")
-    return ClaimResult(claim, stated, computed, ok, f"{shown}; the stated {said} {verdict}", places)
+    return ClaimResult(claim, stated, computed, ok, f"{shown}, {verdict}", places)
 
 
 def audit_paper(paper: Paper) -> list[ClaimResult]:

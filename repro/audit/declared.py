@@ -20,6 +20,7 @@ from .papers import OPS, CellKey, Claim, Paper, _Reader, _read_expr
 from .verdicts import DEVIATES, REPRODUCED, Verdict
 
 SEVERITY_KEYS = ("error", "slip", "reading", "unchecked")
+FIELDS = ("id", "severity", "cause", "title", "detail", "explains", "deviates", "cells", "evidence", "size")
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,14 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
         return []
     reader = _Reader(path)
     top = reader.mapping(load_yaml(path), 1, "findings.yaml")
+    reader.known(top, "findings.yaml", ("findings",))
     nodes = reader.seq(top.get("findings"), top.line_of("findings"), "findings")
     claim_ids = {c.id for c in paper.claims}
     found: list[DeclaredFinding] = []
     for index, node in enumerate(nodes):
         name = f"findings[{index}]"
         node = reader.mapping(node, nodes.line_of(index), name)
+        reader.known(node, name, FIELDS)
         finding_id = reader.text(node, "id", name)
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", finding_id) or any(f.id == finding_id for f in found):
             raise reader.fail(node.line_of("id"), f"{name}.id", f"a unique slug of a-z, 0-9 and -, got {finding_id!r}")
@@ -74,6 +77,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
         for e_index, e_node in enumerate(_list(reader, node, "evidence", name)):
             e_name = f"{name}.evidence[{e_index}]"
             e_node = reader.mapping(e_node, node["evidence"].line_of(e_index), e_name)
+            reader.known(e_node, e_name, ("text", "stated", "expr", "op", "tolerance"))
             evidence.append(Claim(
                 paper=paper.id, id=f"{finding_id}/evidence[{e_index}]", kind="relation",
                 quote=reader.text(e_node, "text", e_name), where=None,
@@ -85,6 +89,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
         size = None
         if node.get("size") is not None:
             s_node = reader.mapping(node["size"], node.line_of("size"), f"{name}.size")
+            reader.known(s_node, f"{name}.size", ("printed", "expected", "unit"))
             size = (_read_expr(reader, paper, s_node, "printed", f"{name}.size"),
                     _read_expr(reader, paper, s_node, "expected", f"{name}.size"),
                     reader.text(s_node, "unit", f"{name}.size"))

@@ -9,15 +9,16 @@ relations is one finding. In order:
 2. two numbers swapped between the text and the tables (repro.audit.suspects);
 3. suspect cells: a printed cell that, replaced by what the other numbers or the measurement imply, makes
    several failing claims hold and breaks none;
-4. claims that hold only under another reading of the sentence (claims.yaml `reading: alternative`);
-5. truncations: a stated number that is the computed one with its last digits cut off;
-6. what is left, one finding per failing claim or relation;
-7. measured deviations: cells reproduced only under the paper's counting convention (one finding per
-   convention and table), and cells that deviate for a reason the costs declare or none;
-8. claims that the measured values contradict, under the finding of a deviating cell they read if any;
-9. claims the tables cannot check, one finding each, with the reason.
+4. sentences that hold only under another reading (claims.yaml `reading: alternative` of the same number);
+5. what is left: one finding per sentence of the text (a truncation when its number is the computed one
+   with the last digits cut) and one per relation, judged on the cells as corrected by step 3;
+6. measured deviations: cells that match a declared alternative (the paper's counting convention, another
+   configuration), grouped per table, and cells that deviate for a reason the costs declare or none;
+7. claims that the measured values contradict, under the finding of a deviating cell they read if any;
+8. sentences the tables cannot check, one finding each, with the reason.
 
-Every finding has a severity and a size in the paper's own units (printed minus expected, as point values).
+Every finding has a severity and a size in the paper's own units: what the number should be (what the other
+numbers imply, or the measurement) minus what the paper printed, as point values, the sign of a cell's Δ.
 """
 from __future__ import annotations
 
@@ -28,58 +29,61 @@ from typing import Any
 
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
-from .expr import REF, Interval, split_ref
+from .expr import Interval
 from .numbers import Printed, show, with_unit
 from .papers import CellKey, Claim, Paper
 from .suspects import (implied_value, key_cells, refs_of, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
 from .verdicts import CONVENTION, DEVIATES, Verdict
+from .words import cell_words, expression_words, relation_words, short
 
 ERROR, SLIP, READING, UNCHECKED = "error", "slip", "reading", "unchecked"
 SEVERITIES = {ERROR: "error", SLIP: "truncation or rounding slip", READING: "depends on reading",
               UNCHECKED: "cannot be checked"}
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
+CANNOT_CHECK = "cannot be checked"  # the cause of a sentence no table or measurement here can check
 
 
 @dataclass(frozen=True)
 class Size:
-    """How far a printed number is from what it should be, as the difference of the point values."""
+    """How far a printed number is from what it should be: expected minus printed, as point values."""
 
     printed: float
     expected: float
     unit: str
     decimals: int
-    proportional: bool = False  # a cost: shown as a factor when the two are far apart
+    proportional: bool = False  # a cost: shown with its relative gap, and as a factor when far off
 
     @property
     def difference(self) -> float:
-        return self.printed - self.expected
+        return self.expected - self.printed
 
     @property
     def ratio(self) -> float | None:
-        return self.printed / self.expected if self.expected and self.printed / self.expected > 0 else None
+        return self.expected / self.printed if self.printed and self.expected / self.printed > 0 else None
 
     def text(self) -> str:
-        """"+0.4 GFLOPs", "−0.2 pp", or for a cost far from its expected value, "×0.12"."""
+        """"+0.4 GFLOPs", "−0.2 pp", "+2,940 MFLOPs (+43%)", or for a cost far from its printed value, "×8.0"."""
         if self.proportional and self.ratio is not None and (self.ratio >= 1.5 or self.ratio <= 1 / 1.5):
             return f"×{show(self.ratio, 2 if self.ratio < 0.95 else 1)}"
         text = show(self.difference, self.decimals, signed=True)
         if "." in text:  # "+1.60" reads as "+1.6": the digits shown are the difference's, not a printed number's
             text = text.rstrip("0").rstrip(".")
         unit = "pp" if self.unit == "%" and not self.proportional else self.unit
-        relative = f" ({show(100 * self.difference / self.expected, 0, signed=True)}%)" \
-            if self.proportional and self.expected else ""
+        relative = f" ({show(100 * self.difference / self.printed, 0, signed=True)}%)" \
+            if self.proportional and self.printed else ""
         return with_unit(text, unit) + relative
 
     def as_json(self) -> dict[str, Any]:
-        return {"printed": self.printed, "expected": self.expected, "difference": self.difference,
+        return {"printed": self.printed, "expected": self.expected, "difference": round(self.difference, 10),
                 "unit": self.unit, "text": self.text()}
 
 
 @dataclass(frozen=True)
 class Finding:
     """One root cause. `claims` fail on the printed tables, `deviating` cells deviate from their measured
-    values, `measured_claims` fail on the measured values; `cells` are the cells it is about."""
+    values, `measured_claims` fail on the measured values; `cells` are the cells it is about and `inputs`
+    the cells its failing claims read."""
 
     id: str
     severity: str
@@ -90,12 +94,15 @@ class Finding:
     measured_claims: tuple[str, ...] = ()
     deviating: tuple[CellKey, ...] = ()
     cells: tuple[CellKey, ...] = ()
+    inputs: tuple[CellKey, ...] = ()
     detail: str = ""
     source: str = "computed"
 
     @property
     def symptoms(self) -> int:
-        return len(self.claims) + len(self.measured_claims) + len(self.deviating)
+        """What fails and this finding explains (an unchecked sentence fails nothing)."""
+        unchecked_claims = len(self.claims) if self.cause == CANNOT_CHECK else 0
+        return len(self.claims) - unchecked_claims + len(self.measured_claims) + len(self.deviating)
 
     @property
     def severity_words(self) -> str:
@@ -106,7 +113,7 @@ class Finding:
                 "cause": self.cause, "title": self.title, "size": self.size.as_json() if self.size else None,
                 "claims": list(self.claims), "measured_claims": list(self.measured_claims),
                 "deviating_cells": [list(k) for k in self.deviating], "cells": [list(k) for k in self.cells],
-                "detail": self.detail, "source": self.source}
+                "inputs": [list(k) for k in self.inputs], "detail": self.detail, "source": self.source}
 
 
 @dataclass
@@ -119,11 +126,6 @@ class Inputs:
     verdicts: Mapping[CellKey, Verdict] = field(default_factory=dict)
     measured_results: list[ClaimResult] = field(default_factory=list)
     explanations: Mapping[CellKey, str] = field(default_factory=dict)  # what is known about a deviating cell
-
-
-def cell_words(key: CellKey) -> str:
-    """A cell in words: "Table 2 · R2D-26 / 16-frames · GFLOPs×Clips / GFLOPs"."""
-    return f"Table {key[0]} · {key[1]} · {key[2]}"
 
 
 def slug(*parts: str) -> str:
@@ -151,8 +153,7 @@ def find(inputs: Inputs) -> list[Finding]:
         findings.append(Finding(
             slug("swapped", a.claim.id), ERROR, "two numbers swapped",
             f"{a.claim.where or 'The text'}: the text gives {a.claim.stated_text} and {b.claim.stated_text}; the "
-            f"tables give them the other way round", Size(a.stated.mid, a.computed.mid, _unit(a.claim, paper),
-                                                          a.decimals),
+            f"tables give them the other way round", _claim_size(paper, a),
             claims=(a.claim.id, b.claim.id), cells=refs_of(a.claim) + refs_of(b.claim)))
 
     measured_values = {k: v.measured for k, v in inputs.verdicts.items()
@@ -163,13 +164,13 @@ def find(inputs: Inputs) -> list[Finding]:
         for cid in suspect.explained:
             failing.pop(cid)
         corrected[suspect.cell] = suspect_interval(paper, suspect)
-        findings.append(_suspect_finding(paper, suspect, inputs.verdicts))
+        findings.append(_suspect_finding(paper, suspect, inputs.verdicts, printed))
 
-    findings += _readings(inputs.results, failing)
-    for result in list(failing.values()):
-        failing.pop(result.claim.id)
-        residual = check(result.claim, corrected, decimals=result.decimals)
-        findings.append(_claim_finding(paper, residual if residual.consistent is False else result, printed))
+    findings += _readings(paper, inputs.results, failing, printed)
+    residual = [check(r.claim, corrected, decimals=r.decimals) for r in failing.values()]
+    residual = [new if new.consistent is False else old for new, old in zip(residual, failing.values(), strict=True)]
+    findings += _sentence_findings(paper, [r for r in residual if r.claim.kind == "claim"], printed)
+    findings += [_relation_finding(paper, r, printed) for r in residual if r.claim.kind == "relation"]
 
     findings += _deviations(inputs, findings)
     findings = _attach_measured_claims(inputs, findings, printed)
@@ -177,26 +178,43 @@ def find(inputs: Inputs) -> list[Finding]:
     for r in primary:
         if r.consistent is None:
             unchecked[r.claim.quote].append(r.claim)
-    findings += [Finding(slug("unchecked", group[0].id), UNCHECKED, "cannot be checked",
-                         f"{group[0].where or 'The text'}: “{_short(quote, 110)}”", claims=tuple(c.id for c in group),
+    findings += [Finding(slug("unchecked", group[0].id), UNCHECKED, CANNOT_CHECK,
+                         f"{group[0].where or 'The text'}: “{short(quote, 110)}”", claims=tuple(c.id for c in group),
                          detail="; ".join(dict.fromkeys(c.unchecked or "" for c in group)))
                  for quote, group in unchecked.items()]
     return sorted(findings, key=lambda f: (_RANK[f.severity], -f.symptoms,
-                                           -abs(f.size.difference / f.size.expected)
-                                           if f.size and f.size.expected else 0.0))
+                                           -abs(f.size.difference / f.size.printed)
+                                           if f.size and f.size.printed else 0.0))
+
+
+def shown_first(finding: Finding) -> bool:
+    """Whether a page lists the finding at once: all but the sentences nothing here can check."""
+    return finding.severity != UNCHECKED or finding.symptoms > 0
+
+
+def counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """Findings per severity, every severity present."""
+    out = dict.fromkeys(SEVERITIES, 0)
+    for f in findings:
+        out[f.severity] += 1
+    return out
+
+
+# --- one finding from each kind of cause -----------------------------------------------------------------
 
 
 def _unit(claim: Claim, paper: Paper) -> str:
-    """The unit a claim's difference is in: the claim's, or the unit of the cells it compares (a difference
-    of percentages is in percentage points)."""
+    """The unit a claim's difference is in: the claim's, or that of the cells it compares."""
     if claim.unit:
         return claim.unit
     units = {paper.cell(*k).unit for k in refs_of(claim)}
     return units.pop() if len(units) == 1 else ""
 
 
-def _short(text: str, limit: int = 140) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+def _claim_size(paper: Paper, result: ClaimResult) -> Size | None:
+    if result.computed is None:
+        return None
+    return Size(result.stated.mid, result.computed.mid, _unit(result.claim, paper), result.decimals + 1)
 
 
 def _from_declared(paper: Paper, declared: DeclaredFinding, inputs: Inputs,
@@ -209,18 +227,15 @@ def _from_declared(paper: Paper, declared: DeclaredFinding, inputs: Inputs,
     elif declared.explains:
         first = next(r for r in inputs.results if r.claim.id == declared.explains[0])
         size = _claim_size(paper, first)
+    claims = [c for c in paper.claims if c.id in declared.explains]
     return Finding(declared.id, declared.severity, declared.cause, declared.title, size, claims=declared.explains,
                    deviating=measured_deviation(declared, inputs.verdicts), cells=declared.cells,
+                   inputs=tuple(dict.fromkeys(k for c in claims for k in key_cells(c, printed))),
                    detail=declared.detail or "", source=declared.source)
 
 
-def _claim_size(paper: Paper, result: ClaimResult) -> Size | None:
-    if result.computed is None:
-        return None
-    return Size(result.stated.mid, result.computed.mid, _unit(result.claim, paper), result.decimals + 1)
-
-
-def _suspect_finding(paper: Paper, suspect, verdicts: Mapping[CellKey, Verdict]) -> Finding:
+def _suspect_finding(paper: Paper, suspect, verdicts: Mapping[CellKey, Verdict],
+                     printed: Mapping[CellKey, Interval]) -> Finding:
     cell = paper.cell(*suspect.cell)
     decimals = cell.printed_number().decimals
     verdict = verdicts.get(suspect.cell)
@@ -229,87 +244,100 @@ def _suspect_finding(paper: Paper, suspect, verdicts: Mapping[CellKey, Verdict])
         measured = f"; measured {show(verdict.measured, decimals + 1)}"
     basis = "the paper's other numbers imply" if suspect.basis == "implied" else "its measured value,"
     deviating = (suspect.cell,) if verdict is not None and verdict.status == DEVIATES else ()
+    claims = [c for c in paper.claims if c.id in suspect.explained]
     return Finding(
         slug("misprint", *suspect.cell), ERROR, "misprinted cell",
         f"{cell_words(suspect.cell)}: printed {cell.printed}, {basis} {show(suspect.replacement, decimals)}"
         f"{measured}", Size(cell.value, suspect.replacement, cell.unit, decimals),
         claims=suspect.explained, deviating=deviating, cells=(suspect.cell,),
+        inputs=tuple(dict.fromkeys(k for c in claims for k in key_cells(c, printed) if k != suspect.cell)),
         detail=f"Read as {show(suspect.replacement, decimals)}, the {len(suspect.explained)} claims and relations "
-               f"below hold, and no other breaks.")
+               f"it takes part in that fail hold, and none that holds breaks.")
 
 
-def _readings(results: Iterable[ClaimResult], failing: dict[str, ClaimResult]) -> list[Finding]:
-    """A sentence whose primary reading fails while an alternative reading of it holds."""
+def _readings(paper: Paper, results: Iterable[ClaimResult], failing: dict[str, ClaimResult],
+              printed: Mapping[CellKey, Interval]) -> list[Finding]:
+    """A sentence whose primary reading of a number fails while an alternative reading of the same number
+    (same sentence, same stated number and unit) holds."""
+    holding: dict[tuple, list[ClaimResult]] = defaultdict(list)
+    for r in results:
+        if r.claim.reading == "alternative" and r.consistent is True:
+            holding[(r.claim.quote, r.claim.stated_text, r.claim.unit)].append(r)
+    found = []
+    for result in [r for r in failing.values() if (r.claim.quote, r.claim.stated_text, r.claim.unit) in holding]:
+        failing.pop(result.claim.id)
+        claim = result.claim
+        alternative = holding[(claim.quote, claim.stated_text, claim.unit)][0].claim
+        found.append(Finding(
+            slug("reading", claim.id), READING, "holds under one reading",
+            f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” fails as first read and holds as read in "
+            f"{alternative.id}", _claim_size(paper, result) if claim.op == "eq" else None,
+            claims=(claim.id,), inputs=key_cells(claim, printed), detail=alternative.note or ""))
+    return found
+
+
+def _stated_words(claim: Claim) -> str:
+    """The number a sentence states, as read: "1.8 pp", "≥ 0 pp"."""
+    op = "" if claim.op == "eq" else OP_WORDS[claim.op] + " "
+    return op + with_unit(claim.stated_text, claim.unit)
+
+
+def _sentence_findings(paper: Paper, results: list[ClaimResult], printed: Mapping[CellKey, Interval]) -> list[Finding]:
+    """One finding per sentence of the text that its tables contradict: several numbers of one sentence that
+    fail are one finding, a truncation when every number it states is the computed one with digits cut."""
     by_quote: dict[str, list[ClaimResult]] = defaultdict(list)
     for r in results:
         by_quote[r.claim.quote].append(r)
     found = []
-    for group in by_quote.values():
-        primaries = [r for r in group if r.claim.reading == "primary" and r.claim.id in failing]
-        holding = [r for r in group if r.claim.reading == "alternative" and r.consistent is True]
-        if not primaries or not holding:
+    for quote, group in by_quote.items():
+        worst = max(group, key=lambda r: abs(r.difference or 0.0) / max(abs(r.stated.mid), 1e-9))
+        claim = worst.claim
+        where = claim.where or "The text"
+        inputs = tuple(dict.fromkeys(k for r in group for k in key_cells(r.claim, printed)))
+        ids = tuple(r.claim.id for r in group)
+        computed = computed_text(worst, paper)
+        said = "states" if claim.stated_text in quote else "read as"
+        if all(stated_is_truncated(r) for r in group):
+            found.append(Finding(
+                slug("truncated", claim.id), SLIP, "truncated number",
+                f"{where}: states {with_unit(claim.stated_text, claim.unit)}; the tables give "
+                f"{show(worst.computed.lo, worst.decimals + 1)}–{show(worst.computed.hi, worst.decimals + 1)}, "
+                f"which prints as {claim.stated_text} only truncated", _claim_size(paper, worst), claims=ids,
+                inputs=inputs, detail=quote))
             continue
-        for r in primaries:
-            failing.pop(r.claim.id)
-        first = primaries[0]
+        more = f" (and {len(group) - 1} more number{'s' if len(group) > 2 else ''} of the sentence)" \
+            if len(group) > 1 else ""
         found.append(Finding(
-            slug("reading", first.claim.id), READING, "holds under one reading",
-            f"{first.claim.where or 'The text'}: “{_short(first.claim.quote, 90)}” fails as first read and holds "
-            f"under the reading {holding[0].claim.id}",
-            Size(first.stated.mid, first.computed.mid, first.claim.unit or "", first.decimals + 1)
-            if first.computed and first.claim.op == "eq" else None,
-            claims=tuple(r.claim.id for r in primaries), detail=holding[0].claim.note or ""))
+            slug("contradicted", claim.id), ERROR, "the text contradicts its tables",
+            f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{more}",
+            _claim_size(paper, worst), claims=ids, inputs=inputs, detail=claim.note or ""))
     return found
 
 
-def _claim_finding(paper: Paper, result: ClaimResult, printed: Mapping[CellKey, Interval]) -> Finding:
+def _relation_finding(paper: Paper, result: ClaimResult, printed: Mapping[CellKey, Interval]) -> Finding:
     claim = result.claim
-    size = _claim_size(paper, result)
-    where = claim.where or "The text"
-    computed = computed_text(result, paper)
-    stated = with_unit(f"{'' if claim.op in ('eq', 'approx') else OP_WORDS[claim.op] + ' '}{claim.stated_text}",
-                       claim.unit)
-    if claim.kind == "claim" and stated_is_truncated(result):
-        return Finding(slug("truncated", claim.id), SLIP, "truncated number",
-                       f"{where}: states {stated}, the tables' {computed} with its last digits cut", size,
-                       claims=(claim.id,), cells=key_cells(claim, printed), detail=claim.quote)
-    if claim.kind == "relation":
-        cut = truncated_cell(paper, claim, printed)
-        if cut is not None:
-            cell = paper.cell(*cut)
-            implied = implied_value(claim, cut, printed)
-            decimals = cell.printed_number().decimals + 1
-            return Finding(slug("truncated", *cut), SLIP, "truncated number",
-                           f"{cell_words(cut)}: prints {cell.printed} for {show(implied, decimals)}, cut to its "
-                           f"printed digits", Size(cell.value, implied, cell.unit, decimals),
-                           claims=(claim.id,), cells=(cut,), detail=claim.quote)
-        return Finding(slug("relation", claim.id), ERROR, "the tables disagree with each other",
-                       f"{relation_words(claim, paper)} = {show(result.stated.mid, result.decimals)} in print, but "
-                       f"the relation gives {computed}", size, claims=(claim.id,), cells=key_cells(claim, printed),
-                       detail=claim.quote)
-    return Finding(slug("contradicted", claim.id), ERROR, "the text contradicts its tables",
-                   f"{where}: states {stated}; the tables give {computed}", size, claims=(claim.id,),
-                   cells=key_cells(claim, printed), detail=claim.quote)
+    cut = truncated_cell(paper, claim, printed)
+    if cut is not None:
+        cell = paper.cell(*cut)
+        implied = implied_value(claim, cut, printed)
+        decimals = cell.printed_number().decimals + 1
+        return Finding(slug("truncated", *cut), SLIP, "truncated number",
+                       f"{cell_words(cut)}: prints {cell.printed} for {show(implied, decimals)}, cut to its "
+                       f"printed digits", Size(cell.value, implied, cell.unit, decimals),
+                       claims=(claim.id,), cells=(cut,), detail=claim.quote)
+    head, printed_side = relation_words(claim)
+    other = expression_words(claim.expr, *_table_and_column(claim))
+    other = f"{other} gives" if len(other) <= 70 else "the relation's other side gives"
+    return Finding(slug("relation", claim.id), ERROR, "the tables disagree with each other",
+                   f"{head}: {printed_side} = {show(result.stated.mid, result.decimals)} in print; "
+                   f"{other} {computed_text(result, paper)}", _claim_size(paper, result), claims=(claim.id,),
+                   inputs=key_cells(claim, printed), detail=claim.quote)
 
 
-def relation_words(claim: Claim, paper: Paper) -> str:
-    """A relation's printed side in short words: "Table 4 · 8-frames×32-clips / GFLOPs: 1:3 − 1:7"."""
-    stated = claim.stated
-    if isinstance(stated, Printed) or not stated.refs:
-        return _short(claim.quote, 100)
-    tables = {k[0] for k in stated.refs}
-    columns = {k[2] for k in stated.refs}
-    def name(match) -> str:
-        key = split_ref(match.group(1))
-        return key[1] if len(columns) == 1 else f"{key[1]} ({key[2]})"
-
-    operators = REF.split(stated.text)[::2]  # the text between references
-    names = [name(m) for m in REF.finditer(stated.text)]
-    text = "".join(op.replace("-", "−").replace("*", "×") + (names[i] if i < len(names) else "")
-                   for i, op in enumerate(operators))
-    text = " ".join(text.split())
-    head = f"Table {tables.pop()}" if len(tables) == 1 else "Tables"
-    return f"{head}{' · ' + columns.pop() if len(columns) == 1 else ''}: {text}"
+def _table_and_column(claim: Claim) -> tuple[str | None, str | None]:
+    refs = claim.stated.refs if not isinstance(claim.stated, Printed) else ()
+    tables, columns = {k[0] for k in refs}, {k[2] for k in refs}
+    return (next(iter(tables)) if len(tables) == 1 else None, next(iter(columns)) if len(columns) == 1 else None)
 
 
 def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
@@ -336,19 +364,18 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
         values = "; ".join(f"{k[1]}: printed {paper.cell(*k).printed}, {label} "
                            f"{show(inputs.verdicts[k].alternative_value, paper.cell(*k).printed_number().decimals + 1)}"
                            for k in keys)
+        detail = f"{values}. {inputs.explanations.get(biggest, '')}".strip()
+        size = _measured_size(cell, inputs.verdicts[biggest].measured)
         if kind == "convention":
             found.append(Finding(
                 slug("convention", table, columns), READING, "counted under another convention",
                 f"Table {table} · {columns}: {len(keys)} of its cells are counted with {label}, not as the "
-                f"multiply-adds the suite measures", _measured_size(cell, inputs.verdicts[biggest].measured),
-                cells=tuple(keys), detail=f"{values}. {inputs.explanations.get(biggest, '')}".strip()))
+                f"multiply-adds the suite measures", size, cells=tuple(keys), detail=detail))
         else:
             found.append(Finding(
                 slug("configuration", table, columns), ERROR, "the numbers of another configuration",
                 f"Table {table} · {columns}: {len(keys)} cell{'s match' if len(keys) > 1 else ' matches'} {label}, "
-                f"not the model the paper names", _measured_size(cell, inputs.verdicts[biggest].measured),
-                deviating=tuple(keys), cells=tuple(keys),
-                detail=f"{values}. {inputs.explanations.get(biggest, '')}".strip()))
+                f"not the model the paper names", size, deviating=tuple(keys), cells=tuple(keys), detail=detail))
     return found
 
 
@@ -375,16 +402,7 @@ def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
         claim = result.claim
         findings.append(Finding(
             slug("measured", claim.id), ERROR, "the measurements contradict the text",
-            f"{claim.where or 'The text'}: states {with_unit(claim.stated_text, claim.unit)}, the measured values "
-            f"give {show(result.computed.mid, result.decimals + 1)}",
-            Size(result.stated.mid, result.computed.mid, _unit(claim, inputs.paper), result.decimals + 1),
-            measured_claims=(claim.id,), cells=key_cells(claim, printed)))
+            f"{claim.where or 'The text'}: states {_stated_words(claim)}, the measured values give "
+            f"{show(result.computed.mid, result.decimals + 1)}", _claim_size(inputs.paper, result),
+            measured_claims=(claim.id,), inputs=key_cells(claim, printed)))
     return findings
-
-
-def counts(findings: Iterable[Finding]) -> dict[str, int]:
-    """Findings per severity, every severity present."""
-    out = dict.fromkeys(SEVERITIES, 0)
-    for f in findings:
-        out[f.severity] += 1
-    return out

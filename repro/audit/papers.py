@@ -168,6 +168,17 @@ class Paper:
 # Loading
 
 
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in the words of the file rather than of Python."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, LocList):
+        return "a list"
+    if isinstance(value, LocDict):
+        return "a mapping"
+    return f"the value {value!r}"
+
+
 class _Reader:
     """Validates one YAML file's fields, raising DataError that names file, line and field."""
 
@@ -179,13 +190,22 @@ class _Reader:
 
     def mapping(self, value: Any, line: int, name: str) -> LocDict:
         if not isinstance(value, LocDict):
-            raise self.fail(line, name, f"a mapping, got {type(value).__name__}")
+            raise self.fail(line, name, f"a mapping (key: value lines), got {kind_of(value)}")
         return value
 
     def seq(self, value: Any, line: int, name: str) -> LocList:
         if not isinstance(value, LocList):
-            raise self.fail(line, name, f"a list, got {type(value).__name__}")
+            raise self.fail(line, name, f"a list (- item lines, or [a, b]), got {kind_of(value)}")
         return value
+
+    def known(self, node: LocDict, name: str, fields: tuple[str, ...]) -> None:
+        """Fail on a field the format does not have (a misspelt `explain:` would otherwise be ignored)."""
+        for key in node:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), fields, 1, 0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise self.fail(node.line_of_key(key), f"{name}.{key}",
+                                f"one of the fields {', '.join(fields)}; {key!r} is not one{hint}")
 
     def text(self, node: LocDict, key: str, name: str, required: bool = True) -> str | None:
         """A scalar field read as the text written in the file (so 1:1 stays "1:1")."""
@@ -470,8 +490,11 @@ def load_papers(only: str | None = None, root: Path | None = None) -> list[Paper
     if not root.is_dir():
         raise DataError(root, None, "papers", "a folder of paper declarations (papers/<id>/paper.yaml)")
     ids = paper_ids(root)
+    if not ids:
+        raise DataError(root, None, "papers", "at least one paper folder (<id>/paper.yaml); this folder has none")
     if only is not None and only not in ids:
-        close = difflib.get_close_matches(only, ids, 3, 0.3)
-        raise SystemExit(f"unknown paper {only!r}; papers are {', '.join(ids)}"
-                         + (f" (did you mean {close[0]}?)" if close else ""))
+        lower = {i.lower(): i for i in ids}
+        close = [lower[only.lower()]] if only.lower() in lower else difflib.get_close_matches(only, ids, 3, 0.3)
+        raise DataError(root, None, "--paper", f"one of {', '.join(ids)}, got {only!r}"
+                        + (f" (did you mean {close[0]}?)" if close else ""))
     return [_cached(root, pid) for pid in ids if only in (None, pid)]

@@ -4,22 +4,22 @@
   other papers hollow and grey; a per-clip cost times the clips column beside it is the cost per video);
   a table that prints accuracy and no cost gets its rows' accuracies side by side instead;
 - measured over published for every measured cell, so deviations stand out against the tolerance band;
-- residuals: a table's printed values minus the values its relations imply (declared in plots.yaml).
+- a table's relations, side against side: the gap between what its printed numbers give on each side of each
+  relation the audit checks, with the range rounding allows (the audit drawn, so the two always agree).
 
-`papers/<id>/plots.yaml` (optional, papers/SCHEMA.md) chooses: which accuracy columns a table's accuracy plot
-shows (none to leave it out), and the residual plots with their points.
+`papers/<id>/plots.yaml` (optional, papers/SCHEMA.md) chooses which accuracy columns a table's accuracy plot
+shows (none to leave it out).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audit.claims import published_lookup
-from ..audit.expr import Expression
-from ..audit.findings import cell_words
-from ..audit.numbers import show
-from ..audit.papers import Column, Paper, Table, _Reader, _read_expr
+from ..audit.words import cell_words, relation_words
+from ..audit.numbers import Printed, show
+from ..audit.papers import Column, Paper, Table, _Reader
 from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
 from ..yamlsrc import load_yaml
 from .svg import PALETTE, Chart, Scale
@@ -41,83 +41,44 @@ class Plot:
 
 
 @dataclass(frozen=True)
-class ResidualPoint:
-    x: float
-    printed: Expression
-    implied: Expression
-
-
-@dataclass(frozen=True)
-class ResidualSpec:
-    table: str
-    title: str
-    x_label: str
-    unit: str
-    note: str | None
-    series: tuple[tuple[str, tuple[ResidualPoint, ...]], ...]
-
-
-@dataclass(frozen=True)
 class PlotSpec:
     accuracy_columns: dict[str, tuple[str, ...]]  # table -> the accuracy columns its accuracy plot shows
-    residuals: tuple[ResidualSpec, ...]
 
 
 def load_plot_spec(paper: Paper) -> PlotSpec:
     path = Path(paper.root) / "plots.yaml"
     if not path.is_file():
-        return PlotSpec({}, ())
+        return PlotSpec({})
     reader = _Reader(path)
     top = reader.mapping(load_yaml(path), 1, "plots.yaml")
+    reader.known(top, "plots.yaml", ("plots",))
     nodes = reader.seq(top.get("plots"), top.line_of("plots"), "plots")
-    accuracy, residuals = {}, []
+    accuracy = {}
     for index, node in enumerate(nodes):
         name = f"plots[{index}]"
         node = reader.mapping(node, nodes.line_of(index), name)
-        kind = reader.choice(node, "kind", name, ("accuracy", "residuals"), "accuracy")
+        reader.known(node, name, ("kind", "table", "accuracy"))
+        reader.choice(node, "kind", name, ("accuracy",), "accuracy")
         table_id = reader.text(node, "table", name)
         if table_id not in paper.tables:
             raise reader.fail(node.line_of("table"), f"{name}.table", f"a table of tables.yaml, got {table_id!r}")
-        table = paper.tables[table_id]
-        if kind == "accuracy":
-            wanted = tuple(str(c) for c in reader.seq(node.get("accuracy"), node.line_of("accuracy"),
-                                                      f"{name}.accuracy"))
-            known = [c.label for c in table.columns if c.kind == "accuracy"]
-            for label in wanted:
-                if label not in known:
-                    raise reader.fail(node.line_of("accuracy"), f"{name}.accuracy",
-                                      f"accuracy columns of table {table_id} ({', '.join(known)}), got {label!r}")
-            accuracy[table_id] = wanted
-            continue
-        series = []
-        s_nodes = reader.seq(node.get("series"), node.line_of("series"), f"{name}.series")
-        for s_index, s_node in enumerate(s_nodes):
-            s_name = f"{name}.series[{s_index}]"
-            s_node = reader.mapping(s_node, s_nodes.line_of(s_index), s_name)
-            p_nodes = reader.seq(s_node.get("points"), s_node.line_of("points"), f"{s_name}.points")
-            points = []
-            for p_index, p_node in enumerate(p_nodes):
-                p_name = f"{s_name}.points[{p_index}]"
-                p_node = reader.mapping(p_node, p_nodes.line_of(p_index), p_name)
-                try:
-                    x = float(reader.text(p_node, "x", p_name))
-                except ValueError:
-                    raise reader.fail(p_node.line_of("x"), f"{p_name}.x", "a number") from None
-                points.append(ResidualPoint(x, _read_expr(reader, paper, p_node, "printed", p_name),
-                                            _read_expr(reader, paper, p_node, "implied", p_name)))
-            series.append((reader.text(s_node, "label", s_name), tuple(points)))
-        residuals.append(ResidualSpec(table_id, reader.text(node, "title", name), reader.text(node, "x_label", name),
-                                      reader.text(node, "unit", name), reader.text(node, "note", name, required=False),
-                                      tuple(series)))
-    return PlotSpec(accuracy, tuple(residuals))
+        wanted = tuple(str(c) for c in reader.seq(node.get("accuracy"), node.line_of("accuracy"), f"{name}.accuracy"))
+        known = [c.label for c in paper.tables[table_id].columns if c.kind == "accuracy"]
+        for label in wanted:
+            if label not in known:
+                raise reader.fail(node.line_of("accuracy"), f"{name}.accuracy",
+                                  f"accuracy columns of table {table_id} ({', '.join(known)}), got {label!r}")
+        accuracy[table_id] = wanted
+    return PlotSpec(accuracy)
 
 
 def paper_plots(view: PaperView) -> list[Plot]:
     paper = view.paper
     spec = load_plot_spec(paper)
-    plots = [p for table in paper.tables.values()
-             for p in (accuracy_cost_plots(paper, table, spec) or accuracy_by_row(paper, table, spec))]
-    plots += [residual_plot(paper, r, i) for i, r in enumerate(spec.residuals)]
+    plots = []
+    for table in paper.tables.values():
+        plots += accuracy_cost_plots(paper, table, spec) or accuracy_by_row(paper, table, spec)
+        plots += relations_plot(view, table)
     measured = measured_over_published(view)
     return plots + ([measured] if measured else [])
 
@@ -165,20 +126,22 @@ def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot
     unit = pairs[0][1].unit
     x_scale = Scale.fit([p[2] for p in points])
     x_label = (f"{unit} per video (per clip × clips)" if per_video else unit) + (", log scale" if x_scale.log else "")
-    y_label = f"{_acc_name(pairs[0][0])}, {pairs[0][0].unit}" if len(pairs) == 1 else "accuracy, %"
+    names = _acc_names([acc for acc, _, _ in pairs])
+    y_label = f"{names[0]}, {pairs[0][0].unit}" if len(pairs) == 1 else "accuracy, %"
     chart = Chart(x_scale, Scale.fit([p[3] for p in points]), x_label, y_label,
                   f"accuracy against {unit}, table {table.table}")
-    for index, (acc, _, _) in enumerate(pairs):
+    for index in range(len(pairs)):
         colour = PALETTE[index % len(PALETTE)]
         if len(pairs) > 1:
             chart.line(sorted((p[2], p[3]) for p in points if p[0] == index and not p[4]), colour, dash=True, width=1)
-        chart.legend.append((_acc_name(acc) if len(pairs) > 1 else "the paper's rows", colour, True))
+        chart.legend.append((names[index] if len(pairs) > 1 else "the paper's rows", colour, True))
     if any(p[4] for p in points):
         chart.legend.append(("cited from other papers", CITED_GREY, False))
     for index, row, total, accuracy, cited in points:
         colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
         tip = f"{row} · {pairs[index][0].label}: {show(accuracy, 1)}% at {show(total)} {unit}"
-        chart.point(total, accuracy, colour, tip, filled=not cited, text=None if cited or len(pairs) > 2 else row)
+        chart.point(total, accuracy, colour, tip, filled=not cited,
+                    text=None if len(pairs) > 2 else row.split(" / ")[-1])
     caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
                + (" per video (the per-clip cost times the clips printed beside it)" if per_video else "")
                + ". Filled: the paper's own rows; hollow grey: rows cited from other papers. "
@@ -198,10 +161,10 @@ def accuracy_by_row(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
     values = [table.cells[(r, c.label)].value for r in rows for c in columns if not table.cells[(r, c.label)].absent]
     row_h, left = 18, 300
     chart = Chart(Scale.fit(values), Scale(-0.5, len(rows) - 0.5), f"accuracy, {columns[0].unit}", "",
-                  f"accuracy of every row of table {table.table}", height=max(len(rows) * row_h + 60, 180),
-                  left=left, right=190, y_ticks=False)
-    for index, column in enumerate(columns):
-        chart.legend.append((column.label, PALETTE[index % len(PALETTE)], True))
+                  f"accuracy of every row of table {table.table}", width=900,
+                  height=max(len(rows) * row_h + 60, 180), left=left, right=190, y_ticks=False)
+    for index, name in enumerate(_acc_names(columns)):
+        chart.legend.append((name, PALETTE[index % len(PALETTE)], True))
     if any(CITATION.search(r) for r in rows):
         chart.legend.append(("hollow: cited from other papers", CITED_GREY, False))
     for i, row in enumerate(rows):
@@ -222,40 +185,59 @@ def accuracy_by_row(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
                  caption)]
 
 
-def _acc_name(column: Column) -> str:
-    return _group(column.label) or column.label
+def _acc_names(columns: list[Column]) -> list[str]:
+    """Legend names: the header group ("8-frames×32-clips") where the groups differ, else the last part
+    ("Kinetics-600" of "Top1 Accuracy(%) / Kinetics-600")."""
+    groups = [_group(c.label) for c in columns]
+    if len(set(groups)) == len(groups) and all(groups):
+        return groups
+    return [c.label.split(" / ")[-1] for c in columns]
 
 
-def residual_plot(paper: Paper, spec: ResidualSpec, index: int) -> Plot:
-    """Printed minus implied for each point, with the implied value's rounding interval as an error bar."""
-    lookup = published_lookup(paper)
-    rows = []
-    for s_index, (label, points) in enumerate(spec.series):
-        for point in points:
-            printed, implied = point.printed.evaluate(lookup), point.implied.evaluate(lookup)
-            rows.append((s_index, label, point, printed.mid - implied.mid, printed.mid - implied.hi,
-                         printed.mid - implied.lo, printed))
-    xs = [r[2].x for r in rows]
-    log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
-    chart = Chart(Scale.fit(xs, log=log_x), Scale.fit([v for r in rows for v in r[3:6]], include=(0.0,)),
-                  spec.x_label + (" (log)" if log_x else ""), f"printed − implied, {spec.unit}", spec.title)
-    chart.hline(0.0)
-    for s_index, (label, _) in enumerate(spec.series):
-        colour = PALETTE[s_index % len(PALETTE)]
-        chart.legend.append((label, colour, True))
-        mine = sorted((r[2].x, r[3]) for r in rows if r[0] == s_index)
-        chart.line(mine, colour, dash=True, width=1)
-    for s_index, label, point, diff, lo, hi, printed in rows:
-        colour = PALETTE[s_index % len(PALETTE)]
-        chart.error_bar(point.x, lo, hi, colour)
-        beyond = lo > 0 or hi < 0
-        tip = (f"{label}, x = {show(point.x)}: printed {show(printed.mid)}, implied {show(printed.mid - diff)} "
-               f"({show(diff, 2, signed=True)} {spec.unit}, {'beyond' if beyond else 'within'} rounding)")
-        chart.point(point.x, diff, colour, tip, ring="#cf222e" if beyond else None)
-    caption = ("Each point is a printed value minus the value the paper's other printed numbers imply for it; the "
-               "bar is the range the rounding of those numbers allows. A point whose bar misses zero (ringed red) is "
-               "off by more than rounding." + (f" {spec.note}" if spec.note else ""))
-    return Plot(f"plot-residuals-{spec.table}-{index}", spec.title, spec.table, chart.svg(), caption)
+def relations_plot(view: PaperView, table: Table) -> list[Plot]:
+    """Each relation whose printed side is in `table`: the gap between its two sides (the other side minus the
+    printed one), with the range the printed digits allow as a bar. A bar that misses zero is a relation the
+    audit finds broken, the same verdict as its row: the plot is the audit drawn."""
+    rows = [r for r in view.results if r.claim.kind == "relation" and r.claim.reading == "primary"
+            and r.computed is not None and not isinstance(r.claim.stated, Printed) and r.claim.stated.refs
+            and all(k[0] == table.table for k in r.claim.stated.refs)]
+    units = {paper_unit(view.paper, r) for r in rows}
+    if len(rows) < 3 or len(units) != 1:
+        return []
+    unit = units.pop()
+    rows.sort(key=lambda r: relation_words(r.claim)[0])  # a column's relations together
+    gaps = [(r, r.computed.mid - r.stated.mid, r.computed.lo - r.stated.hi, r.computed.hi - r.stated.lo) for r in rows]
+    finite = [v for g in gaps for v in g[1:] if math.isfinite(v)]
+    row_h, left = 18, 330
+    chart = Chart(Scale.fit(finite, log=False, include=(0.0,)), Scale(-0.5, len(rows) - 0.5),
+                  f"other side − printed side, {unit}", "", f"the relations of table {table.table}",
+                  width=900, height=max(len(rows) * row_h + 60, 180), left=left, right=170, y_ticks=False)
+    chart.parts.append(f'<line x1="{chart.px(0.0):.1f}" y1="{chart.top}" x2="{chart.px(0.0):.1f}" '
+                       f'y2="{chart.top + chart.plot_h:.1f}" stroke="#57606a"/>')
+    for i, (result, gap, lo, hi) in enumerate(gaps):
+        y = len(rows) - 1 - i
+        head, words = relation_words(result.claim)
+        column = head.split(" · ", 1)[1].split(" / ")[0] if " · " in head else ""
+        label = f"{column}: {words}" if column else words
+        colour = VERDICT_COLOURS[REPRODUCED] if result.consistent else "#cf222e"
+        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end">'
+                           f'{_escape(_clip(label, 58))}</text>')
+        chart.error_bar_h(y, max(lo, chart.x.lo), min(hi, chart.x.hi), colour)
+        tip = (f"{head}: {words}: printed side {show(result.stated.mid, result.decimals)}, other side "
+               f"{show(result.computed.mid, result.decimals + 1)}; {'holds' if result.consistent else 'fails'} "
+               f"({result.claim.id})")
+        chart.point(gap, y, colour, tip, filled=bool(result.consistent))
+    chart.legend += [("holds within rounding", VERDICT_COLOURS[REPRODUCED], True), ("fails", "#cf222e", False)]
+    caption = (f"Every relation of Table {table.table}'s printed numbers that the audit checks: the dot is the gap "
+               f"between the relation's two sides as printed, the bar the range the printed digits allow. A bar "
+               f"that misses zero is a broken relation (listed in the audit and the findings).")
+    return [Plot(f"plot-relations-{table.table}", f"Table {table.table}: its relations, side against side",
+                 table.table, chart.svg(), caption)]
+
+
+def paper_unit(paper: Paper, result) -> str:
+    units = {paper.cell(*k).unit for k in result.claim.stated.refs}
+    return units.pop() if len(units) == 1 else ""
 
 
 def measured_over_published(view: PaperView) -> Plot | None:
@@ -270,7 +252,7 @@ def measured_over_published(view: PaperView) -> Plot | None:
     row_h, left = 18, 300
     chart = Chart(Scale.fit([*ratios, *alternatives], include=(0.98, 1.02)), Scale(-0.5, len(cells) - 0.5),
                   "measured ÷ published", "", "measured over published, every measured cell",
-                  height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
+                  width=900, height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
     band = max(v.allowed / abs(v.published) for _, v in cells)
     chart.parts.append(f'<line x1="{chart.px(1.0):.1f}" y1="{chart.top}" x2="{chart.px(1.0):.1f}" '
                        f'y2="{chart.top + chart.plot_h:.1f}" stroke="#57606a"/>')

@@ -14,7 +14,7 @@ import jinja2
 from .. import __version__
 from ..atomic import write_text_atomic
 from ..audit.claims import OP_WORDS, computed_text
-from ..audit.findings import ERROR, READING, SLIP, UNCHECKED, counts
+from ..audit.findings import ERROR, READING, SLIP, UNCHECKED, counts, shown_first
 from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
@@ -29,6 +29,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("repro.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), extensions=["jinja2.ext.do"],
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.tests["shown_first"] = shown_first
     env.filters.update(num=fmt.num, ms=fmt.ms, ratio_text=paper_ratio_text, cell_id=fmt.cell_id, at_cell=fmt.at_cell,
                        delta=fmt.delta, words=fmt.words, show=show, verdict_class=lambda s: _VERDICT_CLASS[s])
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES, NOT_MEASURED=NOT_MEASURED,
@@ -49,22 +50,24 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def summary_sentence(view: PaperView) -> str:
     """The page's lead, generated from the findings and the verdicts (never typed)."""
-    fc, cells, causes = counts(view.findings), view.cell_counts(), view.not_measured_causes()
-    explained = sum(f.symptoms for f in view.findings if f.severity != UNCHECKED)
+    shown = [f for f in view.findings if shown_first(f)]
+    fc, cells, causes = counts(shown), view.cell_counts(), view.not_measured_causes()
+    explained = sum(f.symptoms for f in shown)
+    sentences = len(view.findings) - len(shown)
     parts = []
     kinds = [_plural(fc[ERROR], "error")] if fc[ERROR] else []
     kinds += [_plural(fc[SLIP], "truncation or rounding slip")] if fc[SLIP] else []
     kinds += [f"{fc[READING]} that {'depends' if fc[READING] == 1 else 'depend'} on how a sentence or a count is "
               f"read"] if fc[READING] else []
+    kinds += [f"{fc[UNCHECKED]} that cannot be checked, with the reason"] if fc[UNCHECKED] else []
     if kinds:
         listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
-        n = fc[ERROR] + fc[SLIP] + fc[READING]
-        parts.append(f"{_plural(n, 'finding')} {'explains' if n == 1 else 'explain'} the "
+        parts.append(f"{_plural(len(shown), 'finding')} {'explains' if len(shown) == 1 else 'explain'} the "
                      f"{_plural(explained, 'check')} that {'fails' if explained == 1 else 'fail'} here: {listed}.")
     else:
         parts.append("Nothing that the tables and measurements can check fails.")
-    if fc[UNCHECKED]:
-        parts.append(f"{_plural(fc[UNCHECKED], 'statement')} of the text cannot be checked.")
+    if sentences:
+        parts.append(f"{_plural(sentences, 'sentence')} of the text cannot be checked.")
     reproduced = cells[REPRODUCED] + cells[CONVENTION]
     convention = f", {cells[CONVENTION]} of them under the paper's counting convention" if cells[CONVENTION] else ""
     pending = f" ({causes[PENDING]} more can be measured here: run repro costs)" if causes[PENDING] else ""
@@ -79,7 +82,7 @@ def summary_sentence(view: PaperView) -> str:
 
 def top_findings(view: PaperView, limit: int = 2) -> list:
     """The index's verdict line for a paper: its most severe findings."""
-    return [f for f in view.findings if f.severity != UNCHECKED][:limit]
+    return [f for f in view.findings if shown_first(f)][:limit]
 
 
 def build_views(papers: list[Paper], measured: Measured | None = None, extras: Extras | None = None,
@@ -89,12 +92,14 @@ def build_views(papers: list[Paper], measured: Measured | None = None, extras: E
     return [build_view(p, measured or {}, extras, (proxy_outcomes or {}).get(p.id), benchmarks) for p in papers]
 
 
-def render_views(views: list[PaperView], out_dir: Path, benchmarks: BenchRun | None = None) -> list[Path]:
-    """Write index.html and <paper>.html into `out_dir`; returns the paths written, the index first."""
+def render_views(views: list[PaperView], out_dir: Path, benchmarks: BenchRun | None = None,
+                 pages: tuple[str, ...] | None = None) -> list[Path]:
+    """Write index.html over every view and <paper>.html for the papers in `pages` (None: every view) into
+    `out_dir`; returns the paths written, the index first."""
     out_dir = Path(out_dir)
     env = _environment()
     written = []
-    for view in views:
+    for view in [v for v in views if pages is None or v.paper.id in pages]:
         path = out_dir / f"{view.paper.id}.html"
         write_text_atomic(path, env.get_template("paper.html.j2").render(view=view, paper=view.paper))
         written.append(path)

@@ -42,7 +42,7 @@ class Scale:
     def ticks(self) -> list[float]:
         if self.log:
             low, high = math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi))
-            steps = [1, 2, 5] if high - low <= 2 else [1]
+            steps = [1, 2, 5] if high - low <= 3 else [1]
             found = [m * 10.0 ** e for e in range(low, high + 1) for m in steps]
             return [t for t in found if self.lo <= t <= self.hi]
         raw = (self.hi - self.lo) / 5
@@ -100,7 +100,7 @@ class Chart:
                           f'stroke-width="{2.5 if ring else 1.5}"><title>{escape(tip)}</title></circle>')
         if text:
             self.parts.append(f'<text x="{cx + 7:.1f}" y="{cy + 4:.1f}" font-size="10" fill="#57606a">'
-                              f'{escape(text[:26])}</text>')
+                              f'{escape(text[:30])}</text>')
 
     def text(self, x: float, y: float, text: str, dx: float = 0, dy: float = 0, anchor: str = "start") -> None:
         self.parts.append(f'<text x="{self.px(x) + dx:.1f}" y="{self.py(y) + dy:.1f}" font-size="10" fill="#57606a" '
@@ -117,6 +117,11 @@ class Chart:
         cx = self.px(x)
         self.parts.append(f'<line x1="{cx:.1f}" y1="{self.py(lo):.1f}" x2="{cx:.1f}" y2="{self.py(hi):.1f}" '
                           f'stroke="{colour}" stroke-width="1"/>')
+
+    def error_bar_h(self, y: float, lo: float, hi: float, colour: str) -> None:
+        cy = self.py(y)
+        self.parts.append(f'<line x1="{self.px(lo):.1f}" y1="{cy:.1f}" x2="{self.px(hi):.1f}" y2="{cy:.1f}" '
+                          f'stroke="{colour}" stroke-width="1.5"/>')
 
     def band(self, y_lo: float, y_hi: float, colour: str = "#dafbe1", tip: str = "") -> None:
         top, bottom = self.py(min(max(y_hi, self.y.lo), self.y.hi)), self.py(max(min(y_lo, self.y.hi), self.y.lo))
@@ -149,8 +154,9 @@ class Chart:
         legend_x = self.left + self.plot_w + 16
         for i, (text, colour, filled) in enumerate(self.legend):
             y = self.top + 10 + 18 * i
+            shown = text if len(text) <= 30 else text[:29] + "…"
             out.append(f'<circle cx="{legend_x}" cy="{y}" r="4.5" fill="{colour if filled else "#fff"}" '
                        f'stroke="{colour}" stroke-width="1.5"/><text x="{legend_x + 10}" y="{y + 4}" '
-                       f'font-size="11">{escape(text[:30])}</text>')
+                       f'font-size="11">{escape(shown)}<title>{escape(text)}</title></text>')
         out.append("</svg>")
         return "\n".join(out)

@@ -36,20 +36,25 @@ class PaperView:
     plots: list[Any] = field(default_factory=list)  # repro.report.plots.Plot
     runtime_by_cell: dict[CellKey, list] = field(default_factory=dict)  # measured runtime checks reading a cell
     runtime_by_claim: dict[str, list] = field(default_factory=dict)  # ... testing a claim
-    cell_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)
+    cell_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)  # the findings a cell is the subject of
+    input_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)  # ... whose failing claims read it
     claim_findings: dict[str, list[Finding]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.performance:
             self.runtime_by_cell = by_cell(self.performance.checks)
             self.runtime_by_claim = by_claim(self.performance.checks)
-        cells, claims = defaultdict(list), defaultdict(list)
+        cells, inputs, claims = defaultdict(list), defaultdict(list), defaultdict(list)
         for finding in self.findings:
-            for key in dict.fromkeys((*finding.cells, *finding.deviating)):
+            subjects = dict.fromkeys((*finding.cells, *finding.deviating))
+            for key in subjects:
                 cells[key].append(finding)
+            for key in finding.inputs:
+                if key not in subjects:
+                    inputs[key].append(finding)
             for claim_id in (*finding.claims, *finding.measured_claims):
                 claims[claim_id].append(finding)
-        self.cell_findings, self.claim_findings = dict(cells), dict(claims)
+        self.cell_findings, self.input_findings, self.claim_findings = dict(cells), dict(inputs), dict(claims)
 
     @property
     def claims_by_id(self) -> dict[str, ClaimResult]:
@@ -101,6 +106,11 @@ class PaperView:
         if table is None:
             return [n for n in self.paper.method_notes if not n.tables]
         return [n for n in self.paper.method_notes if table.table in n.tables]
+
+    def proxy_counts(self) -> tuple[int, int, list]:
+        """Proxy checks run: how many held, how many ran, and the checks that did not hold."""
+        ran = [(check, outcome) for check, outcome in self.proxies if outcome is not None]
+        return sum(o.held for _, o in ran), len(ran), [c for c, o in ran if not o.held]
 
     def plots_for(self, table: Table | None) -> list[Any]:
         return [p for p in self.plots if p.table == (table.table if table else None)]
