@@ -117,3 +117,61 @@ def r2d_26(num_classes: int = 400) -> VMZResNet:
     Input (N, 3, L, 224, 224) with L a multiple of 8."""
     stem = nn.Sequential(*_conv_bn_relu(3, 64, (8, 7, 7), (8, 2, 2), (0, 3, 3)), _pool1())
     return VMZResNet(stem, "2d", (2, 2, 2, 2), temporal_stride=1, num_classes=num_classes)
+
+
+def _mid(cin: int, cout: int) -> int:
+    """VMZ's (2+1)D middle width for a 3x3x3 conv from cin to cout: the parameters of the full 3D conv."""
+    return int(3 * cin * cout * 9 / (9 * cin + 3 * cout))
+
+
+def conv2plus1d(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    """(1,3,3) spatial conv, BN, ReLU, (3,1,1) temporal conv: the middle width computed per conv."""
+    mid = _mid(cin, cout)
+    return [*_conv_bn_relu(cin, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1)),
+            nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False)]
+
+
+class BasicBlock2Plus1D(nn.Module):
+    """VMZ's simple block with (2+1)D convs (r3d_model.py, block_type '2.5d'), stride (2,2,2) to downsample."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Sequential(*conv2plus1d(cin, cout, stride), _bn(cout), nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(*conv2plus1d(cout, cout), _bn(cout))
+        self.shortcut = None
+        if cin != cout or stride != 1:
+            self.shortcut = nn.Sequential(nn.Conv3d(cin, cout, 1, stride=stride, bias=False), _bn(cout))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.shortcut is None else self.shortcut(x)
+        return self.relu(self.conv2(self.conv1(x)) + residual)
+
+
+class VMZBasicResNet(nn.Module):
+    """VMZ's basic-block R(2+1)D (depth 18 or 34): a (2+1)D stem without max-pool, widths 64-512."""
+
+    def __init__(self, blocks: tuple[int, ...], num_classes: int = 400):
+        super().__init__()
+        self.stem = nn.Sequential(*_conv_bn_relu(3, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
+                                  *_conv_bn_relu(45, 64, (3, 1, 1), 1, (1, 0, 0)))
+        stages, cin = [], 64
+        for index, (cout, n_blocks) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
+            layer = [BasicBlock2Plus1D(cin, cout, 1 if index == 0 else 2)]
+            layer += [BasicBlock2Plus1D(cout, cout) for _ in range(1, n_blocks)]
+            stages.append(nn.Sequential(*layer))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
+
+
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400), reference_input=(1, 3, 32, 112, 112))
+def r2plus1d_34(num_classes: int = 400) -> VMZBasicResNet:
+    """R(2+1)D-34 of VMZ (Tran et al., CVPR 2018; facebookresearch/VMZ c2/lib/models/r3d_model.py, depth 34:
+    (3,4,6,3) simple blocks, no pool1, the first block of res3-res5 striding (2,2,2)). VMZ's model zoo counts
+    its parameters without BN. Input (N, 3, 32, 112, 112) or 8 frames."""
+    return VMZBasicResNet((3, 4, 6, 3), num_classes)

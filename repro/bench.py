@@ -295,12 +295,22 @@ def gpu_fill_batch(fits: Callable[[int], bool]) -> tuple[int, str]:
     return batch, "largest power of two that fits in GPU memory" + (f" (capped at {GPU_FILL_CAP})" if capped else "")
 
 
+# What a batch too big for the device raises besides running out of memory: cuDNN's and ATen's size limits
+# (an H200 refused MFNet at a large batch with "Output tensor is too large").
+_TOO_BIG = ("out of memory", "too large", "32-bit index", "CUBLAS_STATUS_ALLOC_FAILED")
+
+
 def fits_on_gpu(run: Callable[[], object]) -> bool:
+    """Whether `run` completes; a batch the device cannot hold (memory or a kernel's size limit) does not."""
     try:
         run()
         return True
     except torch.cuda.OutOfMemoryError:
         return False
+    except RuntimeError as exc:
+        if any(words in str(exc) for words in _TOO_BIG):
+            return False
+        raise
     finally:
         torch.cuda.empty_cache()
 

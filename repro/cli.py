@@ -90,13 +90,14 @@ def _measure_costs(papers: list, args: argparse.Namespace) -> list:
 def _costs(args: argparse.Namespace) -> int:
     from .atomic import write_text_atomic
     from .console import print_costs
-    from .costs import extra_rows, probe_rows, rows
+    from .costs import extra_rows, not_built_rows, probe_rows, rows
     from .audit.papers import load_papers
 
     measured = _measure_costs(load_papers(args.paper), args)
     print_costs(measured)
     if args.json:
         data = {"cells": [r for c in measured for r in rows(c)],
+                "not_built": [r for c in measured for r in not_built_rows(c)],
                 "extras": [r for c in measured for r in extra_rows(c)],
                 "probes": {c.spec.paper.id: probe_rows(c) for c in measured}}
         write_text_atomic(Path(args.json), json.dumps(data, indent=1, ensure_ascii=False) + "\n")

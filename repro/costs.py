@@ -34,6 +34,7 @@ from .errors import DataError
 from .flops import count as fvcore_count
 from .flops import count_params
 from .audit.papers import Cell, Paper
+from .audit.verdicts import CITATION
 from .yamlsrc import LocDict, LocList, load_yaml
 
 UNIT_SCALE = {"%": 0.01, "M": 1e6, "K": 1e3, "G": 1e9, "GFLOPs": 1e9, "MFLOPs": 1e6, "GMACs": 1e9, "MMACs": 1e6}
@@ -134,6 +135,7 @@ class CostSpec:
     probes: dict[str, Probe]
     cells: list[CostCell]
     extras: list[ExtraCost]
+    not_built: dict[tuple[str, str, str], str] = field(default_factory=dict)  # cell -> why its model is not built
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -175,6 +177,24 @@ def load_costs(paper: Paper) -> CostSpec | None:
                             "it is never a cell's measured value")
         spec.cells.append(CostCell(cell, formula, _text(path, node, "explain", where, required=False),
                                    f"{path}:{node.line}", _alternative(path, node, where, probes)))
+    for index, node in enumerate(_list(path, top, "not_built")):
+        where = f"not_built[{index}]"
+        node = _require_mapping(path, node, top["not_built"].line_of(index), where)
+        reason = _text(path, node, "reason", where)
+        cells = node.get("cells")
+        if not isinstance(cells, LocList) or not cells:
+            raise DataError(path, node.line_of("cells") if "cells" in node else node.line, f"{where}.cells",
+                            "a list of cells as {table|row|column}")
+        for c_index, ref in enumerate(cells):
+            try:
+                cell = paper.cell(*_split_ref(path, node, str(ref), where))
+            except KeyError as exc:
+                raise DataError(path, cells.line_of(c_index), f"{where}.cells[{c_index}]",
+                                f"a declared cell: {exc.args[0]}") from None
+            if cell.kind not in ("params", "flops") or cell.absent or any(c.cell.key == cell.key for c in spec.cells):
+                raise DataError(path, cells.line_of(c_index), f"{where}.cells[{c_index}]",
+                                "a params or flops cell with a printed value and no entry under cells")
+            spec.not_built[cell.key] = reason
     for index, node in enumerate(_list(path, top, "extras")):
         where = f"extras[{index}]"
         node = _require_mapping(path, node, top["extras"].line_of(index), where)
@@ -596,12 +616,20 @@ def rows(costs: PaperCosts) -> list[dict[str, Any]]:
             "second_opinion": value.second_opinion, "counters_disagree": value.counters_disagree,
             "delta": verdict.delta, "relative": verdict.relative, "verdict": verdict.status,
             "formula": entry.formula.text, "explain": entry.explain,
-            "alternative_value": value.alternative,
+            "cited": bool(CITATION.search(cell.row)), "alternative_value": value.alternative,
             "alternative": None if entry.alternative is None else {"kind": entry.alternative.kind,
                                                                    "label": entry.alternative.label},
             "convention": costs.spec.paper.flops_convention,
         })
     return out
+
+
+def not_built_rows(costs: PaperCosts) -> list[dict[str, Any]]:
+    """The cost cells whose model is not built, with the reason."""
+    paper = costs.spec.paper
+    return [{"paper": paper.id, "table": key[0], "row": key[1], "column": key[2], "printed": paper.cell(*key).printed,
+             "unit": paper.cell(*key).unit, "cited": bool(CITATION.search(key[1])), "verdict": "not measured",
+             "reason": reason} for key, reason in costs.spec.not_built.items()]
 
 
 def extra_rows(costs: PaperCosts) -> list[dict[str, Any]]:

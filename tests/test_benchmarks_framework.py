@@ -87,6 +87,16 @@ def test_an_out_of_memory_batch_does_not_fit():
 
     assert bench.fits_on_gpu(lambda: None) and not bench.fits_on_gpu(oom)
 
+    def too_large():
+        raise RuntimeError("Output tensor is too large")
+
+    def broken():
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    assert not bench.fits_on_gpu(too_large)  # cuDNN's size limit at a large batch: the batch does not fit
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        bench.fits_on_gpu(broken)  # a real error is not a batch that does not fit
+
 
 def test_activation_bytes_and_throughput():
     model = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))

@@ -128,3 +128,22 @@ def test_every_paper_page_opens_with_its_findings_and_renders(browser, report):
         page.close()
         assert errors == [], f"{paper.id}: {errors}"
         assert (SCREENSHOTS / f"{paper.id}-top.png").stat().st_size > 10_000
+
+
+def test_the_performance_tables_fit_too(browser, measured_costs, tmp_path):
+    """With a benchmark run, the index's table of models and each page's runtime checks still fit 1280 px."""
+    from repro.report.performance import read_run
+    from test_benchmarks_framework import _entry, _json
+
+    reference = _entry("baselines/i3d_two_stream", "i3d_two_stream", 1, 0.0106, 213.5)
+    reference["extra_info"].update(paper=None, input="1x3x64x224x224; 1x2x64x224x224",
+                                   note="no paper benchmarks it; the input registered with it (Two-stream I3D: ...)")
+    run = read_run([_json(tmp_path, [reference, _entry("faster/r2plus1d_50_l32", "r2plus1d_50_l32", 1, 0.0077, 119.9),
+                                     _entry("faster/r2plus1d_50_l32", "r2plus1d_50_l32", 64, 0.4, 7674.0)])])
+    render(load_papers(), tmp_path / "out", *measured_costs, benchmarks=run)
+    for name in ("index", "faster"):
+        page, errors = _open(browser, (tmp_path / "out" / f"{name}.html").as_uri())
+        assert page.locator("table.perf").count() >= (1 if name == "index" else 0)
+        assert page.evaluate(OVERFLOW) == [], name
+        page.close()
+        assert errors == [], f"{name}: {errors}"

@@ -195,3 +195,40 @@ def test_a_measured_zero_in_a_claim_does_not_break_the_report(toy_paper, tmp_pat
     measured = {("toy", ("1", "Ours", "GFLOPs")): Measurement(15.0), ("toy", ("1", "Base", "GFLOPs")): Measurement(0.0)}
     render([toy_paper], tmp_path / "r", measured)
     assert "cannot be evaluated on the measured values" in (tmp_path / "r" / "toy.html").read_text()
+
+
+def test_an_alternative_reproduces_a_cell_under_the_papers_convention_or_another_configuration(tmp_path):
+    """A deviating cell whose declared alternative reproduces it: a convention gives the convention verdict
+    and both numbers; a configuration leaves it deviating and names what it matches."""
+    from repro.audit.verdicts import CONVENTION, DEVIATES
+
+    for kind, status in (("convention", CONVENTION), ("configuration", DEVIATES)):
+        costs_yaml = COSTS_YAML.replace(
+            '    explain: the toy\'s published 15.0 is not 16.384\n',
+            f'    alternative: {{kind: {kind}, label: "the other count", value: 0.915 * 1e4 * flops(head)}}\n')
+        costs = measure_paper(load_costs(_toy(tmp_path / kind, costs_yaml)), Meter(second_opinion=False))
+        [ours] = [r for r in rows(costs) if r["row"] == "Ours"]
+        assert ours["verdict"] == status and ours["alternative_value"] == pytest.approx(0.915 * 16.384)
+        assert ours["alternative"] == {"kind": kind, "label": "the other count"}
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("value: 3e4 * flops(head)\n", "value: 3e4 * flops(head)\n    alternative: {kind: guess, label: x, value: "
+                                   "flops(head)}\n", r"cells\[1\].alternative.kind: one of convention, configuration"),
+    ("extras:", "not_built:\n  - cells: [\"{1|Ours|GFLOPs}\"]\n    reason: no code\nextras:",
+     r"not_built\[0\].cells\[0\]: a params or flops cell with a printed value and no entry under cells"),
+])
+def test_bad_alternatives_and_not_built_entries_are_named(tmp_path, old, new, expected):
+    with pytest.raises(DataError, match=expected):
+        load_costs(_toy(tmp_path, COSTS_YAML.replace(old, new)))
+
+
+def test_a_cell_whose_model_is_not_built_says_why(tmp_path):
+    from repro.report.view import build_view
+
+    costs_yaml = COSTS_YAML.replace('''  - cell: "{1|Base|GFLOPs}"
+    value: 3e4 * flops(head)
+''', "").replace("extras:", "not_built:\n  - cells: [\"{1|Base|GFLOPs}\"]\n    reason: no code was found\nextras:")
+    paper = _toy(tmp_path, costs_yaml)
+    verdict = build_view(paper, {}).verdicts[("1", "Base", "GFLOPs")]
+    assert verdict.cause == "not measurable" and verdict.reason.endswith("not built here: no code was found")

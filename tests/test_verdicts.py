@@ -76,3 +76,11 @@ def test_cited_rows_say_they_come_from_another_paper():
     (faster,) = load_papers("faster")
     cited = [c for c in faster.cells() if "[41]" in c.row]
     assert cited and all("another paper ([41])" in judge(c, None).reason for c in cited)
+
+
+def test_a_printed_bound_is_reproduced_by_any_value_on_its_side(tmp_path):
+    tables = TABLES_YAML.replace('values: [70.0, 30.0]', 'values: [70.0, ">107.9"]')
+    paper = load_paper(write_paper(tmp_path, tables=tables))
+    cell = paper.cell("1", "Base", "GFLOPs")
+    assert judge(cell, Measurement(213.5)).status == REPRODUCED  # two-stream I3D: more than the RGB stream
+    assert judge(cell, Measurement(100.0)).status == DEVIATES

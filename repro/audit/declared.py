@@ -35,6 +35,7 @@ class DeclaredFinding:
     deviates: tuple[CellKey, ...]  # cells that must deviate when measured
     evidence: tuple[Claim, ...]  # relations over printed cells that must hold
     size: tuple[Expression, Expression, str] | None  # printed, expected, unit
+    size_cell: CellKey | None  # or: the printed cell whose measured value gives the size
     source: str
     lines: Mapping[str, int]  # line of each field, for errors
 
@@ -86,18 +87,22 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
                 op=reader.choice(e_node, "op", e_name, OPS, "eq"),
                 expr=_read_expr(reader, paper, e_node, "expr", e_name),
                 tolerance=reader.tolerance(e_node, e_name), note=None, unchecked=None, source=f"{path}:{e_node.line}"))
-        size = None
+        size, size_cell = None, None
         if node.get("size") is not None:
             s_node = reader.mapping(node["size"], node.line_of("size"), f"{name}.size")
-            reader.known(s_node, f"{name}.size", ("printed", "expected", "unit"))
-            size = (_read_expr(reader, paper, s_node, "printed", f"{name}.size"),
-                    _read_expr(reader, paper, s_node, "expected", f"{name}.size"),
-                    reader.text(s_node, "unit", f"{name}.size"))
+            reader.known(s_node, f"{name}.size", ("printed", "expected", "unit", "measured"))
+            if "measured" in s_node:  # the gap between a cell and its measured value
+                size_cell = _cell(reader, paper, s_node["measured"], s_node.line_of("measured"),
+                                  f"{name}.size.measured")
+            else:
+                size = (_read_expr(reader, paper, s_node, "printed", f"{name}.size"),
+                        _read_expr(reader, paper, s_node, "expected", f"{name}.size"),
+                        reader.text(s_node, "unit", f"{name}.size"))
         found.append(DeclaredFinding(
             id=finding_id, severity=severity, cause=reader.text(node, "cause", name),
             title=reader.text(node, "title", name), detail=reader.text(node, "detail", name, required=False),
             cells=tuple(dict.fromkeys((*cells, *deviates))), explains=explains, deviates=deviates,
-            evidence=tuple(evidence), size=size, source=f"{path}:{node.line}",
+            evidence=tuple(evidence), size=size, size_cell=size_cell, source=f"{path}:{node.line}",
             lines={k: node.line_of(k) for k in node} | {"": node.line}))
     return found
 
@@ -109,19 +114,22 @@ def _list(reader: _Reader, node: LocDict, key: str, name: str) -> LocList:
 
 
 def _cells(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str) -> tuple[CellKey, ...]:
-    keys = []
-    for item in _list(reader, node, key, name):
-        text = str(item).strip()
-        try:
-            if not (text.startswith("{") and text.endswith("}")):
-                raise ValueError(f"a cell as {{table|row|column}}, got {text!r}")
-            ref = split_ref(text[1:-1])
-            if paper.cell(*ref).absent:
-                raise ValueError(f"a cell with a value; {text} is printed as absent")
-        except (ValueError, KeyError) as exc:
-            raise reader.fail(node.line_of(key), f"{name}.{key}", str(exc.args[0])) from None
-        keys.append(ref)
-    return tuple(keys)
+    items = _list(reader, node, key, name)
+    return tuple(_cell(reader, paper, item, node.line_of(key), f"{name}.{key}") for item in items)
+
+
+def _cell(reader: _Reader, paper: Paper, item: object, line: int, field: str) -> CellKey:
+    """A cell reference "{table|row|column}" of a printed cell."""
+    text = str(item).strip()
+    try:
+        if not (text.startswith("{") and text.endswith("}")):
+            raise ValueError(f"a cell as {{table|row|column}}, got {text!r}")
+        ref = split_ref(text[1:-1])
+        if paper.cell(*ref).absent:
+            raise ValueError(f"a cell with a value; {text} is printed as absent")
+    except (ValueError, KeyError) as exc:
+        raise reader.fail(line, field, str(exc.args[0])) from None
+    return ref
 
 
 def recheck(paper: Paper, finding: DeclaredFinding, printed: Mapping[CellKey, Interval],

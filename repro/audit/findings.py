@@ -34,7 +34,7 @@ from .numbers import Printed, show, with_unit
 from .papers import CellKey, Claim, Paper
 from .suspects import (implied_value, key_cells, refs_of, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
-from .verdicts import CONVENTION, DEVIATES, Verdict
+from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict
 from .words import cell_words, expression_words, relation_words, short
 
 ERROR, SLIP, READING, UNCHECKED = "error", "slip", "reading", "unchecked"
@@ -220,7 +220,10 @@ def _claim_size(paper: Paper, result: ClaimResult) -> Size | None:
 def _from_declared(paper: Paper, declared: DeclaredFinding, inputs: Inputs,
                    printed: Mapping[CellKey, Interval]) -> Finding:
     size = None
-    if declared.size is not None:
+    measured = inputs.verdicts.get(declared.size_cell) if declared.size_cell else None
+    if measured is not None and measured.measured is not None:
+        size = _measured_size(paper.cell(*declared.size_cell), measured.measured)
+    elif declared.size is not None:
         got, expected, unit = declared.size
         decimals = max((paper.cell(*k).printed_number().decimals for k in (*got.refs, *expected.refs)), default=1)
         size = Size(got.evaluate(printed).mid, expected.evaluate(printed).mid, unit, decimals)
@@ -352,8 +355,10 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
         elif verdict.status == DEVIATES and key not in explained:
             cell = paper.cell(*key)
             decimals = cell.printed_number().decimals
+            cited = CITATION.search(key[1])
             found.append(Finding(
-                slug("deviates", *key), ERROR, "measured value deviates",
+                slug("deviates", *key), ERROR,
+                "a quoted cost that the cited model does not have" if cited else "measured value deviates",
                 f"{cell_words(key)}: printed {cell.printed}, measured {show(verdict.measured, decimals + 1)}",
                 _measured_size(cell, verdict.measured), deviating=(key,), cells=(key,),
                 detail=inputs.explanations.get(key, "No explanation is known.")))
@@ -393,8 +398,10 @@ def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
         if result.consistent is not False or result.claim.reading != "primary":
             continue
         refs = set(refs_of(result.claim))
-        home = next((i for i, f in enumerate(findings) if refs & set(f.deviating or f.cells)
-                     and (f.deviating or f.cause == "counted under another convention")), None)
+        homes = [(max(abs(inputs.verdicts[k].relative or 0.0) for k in refs & set(f.deviating or f.cells)), i)
+                 for i, f in enumerate(findings) if refs & set(f.deviating or f.cells)
+                 and (f.deviating or f.cause == "counted under another convention")]
+        home = max(homes)[1] if homes else None  # the finding of the cell that deviates the most
         if home is not None:
             findings[home] = replace(findings[home],
                                      measured_claims=findings[home].measured_claims + (result.claim.id,))

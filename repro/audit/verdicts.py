@@ -112,13 +112,23 @@ def judge(cell: Cell, measured: Measurement | None, reason: Reason | None = None
     relative = delta / cell.value if cell.value else None
     common = dict(published=cell.value, measured=measured.value, delta=delta, relative=relative, allowed=allowed,
                   measurement=measured)
-    if abs(delta) <= allowed + 1e-12:
+    if _within(cell, measured.value, allowed):
         return Verdict(REPRODUCED, **common)
     if alternative is not None and measured.alternative is not None \
-            and abs(measured.alternative - cell.value) <= allowed + 1e-12:
+            and _within(cell, measured.alternative, allowed):
         status = CONVENTION if alternative.kind == "convention" else DEVIATES
         return Verdict(status, matches=alternative.label, matches_kind=alternative.kind, **common)
     return Verdict(DEVIATES, **common)
+
+
+def _within(cell: Cell, value: float, allowed: float) -> bool:
+    """Whether `value` reproduces the cell: within `allowed` of it, or on the right side of a printed bound
+    (">107.9" holds for anything above 107.9 less the tolerance)."""
+    if cell.qualifier in (">", "≥"):
+        return value >= cell.value - allowed - 1e-12
+    if cell.qualifier in ("<", "≤"):
+        return value <= cell.value + allowed + 1e-12
+    return abs(value - cell.value) <= allowed + 1e-12
 
 
 def default_reason(cell: Cell) -> Reason:

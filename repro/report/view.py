@@ -10,7 +10,7 @@ from typing import Any
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
 from ..audit.findings import Finding, Inputs, counts, find
 from ..audit.papers import CellKey, MethodNote, Paper, Table
-from ..audit.verdicts import (CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
+from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
 from ..costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from ..errors import ExpressionError
@@ -77,6 +77,12 @@ class PaperView:
     def not_measured_causes(self) -> Counter:
         return Counter(v.cause for v in self.result_verdicts.values() if v.status == NOT_MEASURED)
 
+    def cited_costs(self) -> tuple[int, int]:
+        """Cost cells of rows cited from other papers: how many are measured, of how many."""
+        cited = [v for k, v in self.result_verdicts.items()
+                 if self.paper.cell(*k).kind in ("params", "flops") and CITATION.search(k[1])]
+        return sum(v.measured is not None and not v.measurement.proxy for v in cited), len(cited)
+
     def measurable(self) -> int:
         """Result cells this suite can measure: measured ones, and those that need only the dataset and a GPU."""
         causes = self.not_measured_causes()
@@ -130,6 +136,8 @@ def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey
     spec = load_costs(paper)
     for cost in spec.cells if spec else ():
         reasons.setdefault(cost.cell.key, Reason(PENDING, "not measured yet: run repro costs (a CPU minute)"))
+    for key, why in (spec.not_built.items() if spec else ()):
+        reasons[key] = Reason(NOT_MEASURABLE, f"its architecture is not built here: {why}")
     return reasons
 
 
