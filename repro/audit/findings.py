@@ -274,7 +274,7 @@ def _readings(paper: Paper, results: Iterable[ClaimResult], failing: dict[str, C
         found.append(Finding(
             slug("reading", claim.id), READING, "holds under one reading",
             f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” fails as first read and holds as read in "
-            f"{alternative.id}", _claim_size(paper, result) if claim.op == "eq" else None,
+            f"{alternative.id}", _claim_size(paper, result),
             claims=(claim.id,), inputs=key_cells(claim, printed), detail=alternative.note or ""))
     return found
 
