@@ -9,12 +9,14 @@ From open-mmlab/mmaction2 configs/_base_/models/i3d_r50.py and mmaction/models/b
 - head: global average pool, dropout 0.5, FC 2048 -> 400.
 Non-local (Wang et al., CVPR 2018), `non_local=True`: mmcv's NonLocal3d after blocks (0,1,0,1) of res3 and
 (0,1,0,1,0,1) of res4 (5 blocks), embedded Gaussian: theta, phi and g 1x1x1 convs C -> C/2 with bias, a
-1x2x2 max-pool on the phi and g maps (`sub_sample`), softmax of theta^T phi scaled by 1/sqrt(C/2), a 1x1x1
-conv back to C without bias, BN, and the residual sum.
+1x2x2 max-pool on the phi and g maps (`sub_sample`), softmax of theta^T phi unscaled (`use_scale=False` in
+configs/recognition/i3d/i3d_imagenet-pretrained-r50-nl-embedded-gaussian_8xb8-32x2x1-100e_kinetics400-rgb.py),
+a 1x1x1 conv back to C without bias, BN, and the residual sum.
 
 `build="caffe2"` follows the authors' original code instead (facebookresearch/video-nonlocal-net,
 lib/models/resnet_video_org.py and nonlocal_helper.py, the paper's models): pool1 2x3x3 /2 without padding;
-the non-local max-pool before the phi and g convs; the output conv with a bias. For 128-frame inputs the
+the non-local max-pool before the phi and g convs; theta^T phi scaled by 1/sqrt(C/2) (`USE_SCALE`); the
+output conv with a bias. For 128-frame inputs the
 code computes res3's non-local blocks within groups of 4 frames (`add_nonlocal_group`, group_size 4 in the
 affine 128-frame config): `nl_groups_res3=4`.
 
@@ -35,20 +37,25 @@ NON_LOCAL = ((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))
 
 class NonLocal3d(nn.Module):
     """Embedded-Gaussian non-local block; `pool_first` pools before the phi and g convs (the Caffe2 code),
-    else after them (mmcv); `groups` splits time into that many groups, each attending only within itself."""
+    else after them (mmcv); `use_scale` divides theta^T phi by sqrt(C/2); `groups` splits time into that many
+    groups, each attending only within itself."""
 
-    def __init__(self, channels: int, pool_first: bool = False, out_bias: bool = False, groups: int = 1):
+    def __init__(self, channels: int, pool_first: bool = False, out_bias: bool = False, groups: int = 1,
+                 use_scale: bool = True):
         super().__init__()
         inner = channels // 2
         self.theta, self.phi, self.g = (nn.Conv3d(channels, inner, 1) for _ in range(3))
         self.pool = nn.MaxPool3d((1, 2, 2))
         self.out = nn.Conv3d(inner, channels, 1, bias=out_bias)
         self.bn = nn.BatchNorm3d(channels)
-        self.scale = 1.0 / math.sqrt(inner)
+        self.scale = 1.0 / math.sqrt(inner) if use_scale else 1.0
         self.pool_first, self.groups = pool_first, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, h, w = x.shape
+        if t % self.groups:
+            raise ValueError(f"a non-local block with {self.groups} time groups needs a frame count divisible by "
+                             f"{self.groups} at its stage, got {t}")
         theta = self.theta(x)
         if self.pool_first:
             pooled = self.pool(x)
@@ -104,7 +111,7 @@ class I3DResNet(nn.Module):
                 block = None
                 if non_local and NON_LOCAL[stage][i]:
                     block = NonLocal3d(planes * Bottleneck3d.expansion, pool_first=caffe2, out_bias=caffe2,
-                                       groups=nl_groups_res3 if stage == 1 else 1)
+                                       groups=nl_groups_res3 if stage == 1 else 1, use_scale=caffe2)
                 layers.append(Bottleneck3d(inplanes, planes, 2 if i == 0 and stage > 0 else 1,
                                            bool(INFLATE[stage][i]), block))
                 inplanes = planes * Bottleneck3d.expansion

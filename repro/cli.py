@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -260,6 +259,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_proxies(papers: list, args: argparse.Namespace) -> None:
+    from .console import terminal_width
     from .proxy import outcome_json, run_checks
 
     for paper in papers:
@@ -268,13 +268,9 @@ def _run_proxies(papers: list, args: argparse.Namespace) -> None:
                                                   only=getattr(args, "check", None)):
             word = "held" if outcome.held else "did NOT hold"
             print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s)")
-            print(textwrap.fill(outcome.summary, _width(), initial_indent="  ", subsequent_indent="  "))
+            print(textwrap.fill(outcome.summary, terminal_width(), initial_indent="  ", subsequent_indent="  "))
             if getattr(args, "json", False):
                 print(outcome_json(check, outcome, seconds))
-
-
-def _width() -> int:
-    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
 
 
 def _proxy(args: argparse.Namespace) -> int:

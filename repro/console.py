@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from .audit.claims import ClaimResult
-from .audit.verdicts import CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
+from .audit.verdicts import CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED, VERDICT_SHORT
 from .audit.papers import Paper
 
 def print_tables(papers: list[Paper], console: Console | None = None) -> None:
@@ -30,16 +30,15 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
     import sys
     import textwrap
 
-    from .audit.findings import shown_first
+    from .audit.findings import CANNOT_CHECK
     from .audit.words import cell_words
 
     out = out or sys.stdout
-    width = _width()
+    width = terminal_width()
     for view in views:
-        found = [f for f in view.findings if not only_severe or shown_first(f)]
-        counts = view.finding_counts()
-        summary = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or "none"
-        print(f"{view.paper.id}: {len(view.findings)} finding{'' if len(view.findings) == 1 else 's'} ({summary})",
+        found = view.major_findings if only_severe else view.findings
+        major = len(view.major_findings)
+        print(f"{view.paper.id}: {major} finding{'' if major == 1 else 's'} ({view.finding_breakdown() or 'none'})",
               file=out)
         for number, f in enumerate(view.findings, 1):
             if f not in found:
@@ -50,7 +49,8 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
             evidence = [*f.claims, *(f"{c} (measured)" for c in f.measured_claims)]
             evidence += [cell_words(k) for k in f.deviating]
             if evidence:
-                print(textwrap.fill("explains: " + ", ".join(evidence), width, initial_indent="       ",
+                label = "sentence: " if f.cause == CANNOT_CHECK else "explains: "
+                print(textwrap.fill(label + ", ".join(evidence), width, initial_indent="       ",
                                     subsequent_indent="         ", break_on_hyphens=False), file=out)
         hidden = len(view.findings) - len(found)
         if hidden:
@@ -65,7 +65,7 @@ def print_audit(results: list[ClaimResult], out=None) -> None:
     import textwrap
 
     out = out or sys.stdout
-    width = _width()
+    width = terminal_width()
     indent = dict(initial_indent="    ", subsequent_indent="    ", width=width, break_on_hyphens=False)
     for paper in dict.fromkeys(r.claim.paper for r in results):
         mine = [r for r in results if r.claim.paper == paper]
@@ -87,7 +87,8 @@ def print_audit(results: list[ClaimResult], out=None) -> None:
                                     initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False), file=out)
 
 
-def _width() -> int:
+def terminal_width() -> int:
+    """Columns to wrap plain text to: the terminal's, kept between 60 and 120."""
     import shutil
 
     return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
@@ -114,8 +115,6 @@ def progress(total: int, what: str) -> Iterator[Callable[[str], None]]:
 _VERDICT_STYLE = {REPRODUCED: "green", DEVIATES: "bold yellow", NOT_MEASURED: "dim", CONVENTION: "cyan"}
 
 
-_VERDICT_SHORT = {REPRODUCED: "reproduced", DEVIATES: "deviates", NOT_MEASURED: "not measured",
-                  CONVENTION: "convention"}
 
 
 def print_costs(measured: list, console: Console | None = None) -> None:
@@ -144,7 +143,7 @@ def print_costs(measured: list, console: Console | None = None) -> None:
                 measured_text += f"\n{r['alternative']['kind']}: {show(r['alternative_value'], decimals)}"
             printed = r["printed"] if r["printed"][-1:].isalpha() else f"{r['printed']} {r['unit']}"
             out.add_row(f"T{r['table']} {r['row']} · {r['column']}", printed, measured_text,
-                        f"[{_VERDICT_STYLE[r['verdict']]}]{_VERDICT_SHORT[r['verdict']]}[/]")
+                        f"[{_VERDICT_STYLE[r['verdict']]}]{VERDICT_SHORT[r['verdict']]}[/]")
         console.print(out)
         if any(r["verdict"] == CONVENTION for r in rows(costs)):
             console.print(f"convention: {CONVENTION} (costs.yaml alternative)")

@@ -85,7 +85,7 @@ def accuracy_cells(paper: Paper) -> list[CellKey]:
     return [cell.key for cell in paper.cells() if cell.kind == "accuracy"]
 
 
-class _Reader:
+class _ExperimentReader:
     def __init__(self, path: Path, paper: Paper):
         self.path, self.paper = path, paper
 
@@ -140,7 +140,7 @@ class _Reader:
         return values
 
 
-def _experiment(reader: _Reader, node: LocDict, name: str) -> Experiment:
+def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experiment:
     from .data.layouts import LAYOUTS
     from .data.protocols import PROTOCOLS
 
@@ -189,7 +189,7 @@ def load_experiments(paper: Paper) -> ExperimentSet:
     found = ExperimentSet(paper)
     if not path.is_file():
         return found
-    reader = _Reader(path, paper)
+    reader = _ExperimentReader(path, paper)
     top = reader.mapping(load_yaml(path), 1, "experiments.yaml")
     seen_ids: dict[str, int] = {}
     covered: dict[CellKey, str] = {}
@@ -214,7 +214,7 @@ def load_experiments(paper: Paper) -> ExperimentSet:
     return found
 
 
-def _cover(reader: _Reader, covered: dict, cells, owner: str, line: int) -> None:
+def _cover(reader: _ExperimentReader, covered: dict, cells, owner: str, line: int) -> None:
     for key in cells:
         if key in covered:
             raise reader.fail(line, owner, f"cells not covered elsewhere; {'|'.join(key)} is already in {covered[key]}")

@@ -21,7 +21,7 @@ from . import models
 from .costs import Formula, Probe, _formula, _probe, load_costs
 from .errors import DataError, ExpressionError
 from .audit.expr import Expression, parse
-from .audit.papers import Paper, Tolerance, _Reader
+from .audit.papers import Paper, Tolerance, DataReader
 from .audit.verdicts import default_tolerances
 from .yamlsrc import LocDict, LocList, load_yaml
 
@@ -78,7 +78,7 @@ def load_runtime(paper: Paper) -> RuntimeSpec | None:
     path = runtime_path(paper)
     if not path.is_file():
         return None
-    reader = _Reader(path)
+    reader = DataReader(path)
     top = load_yaml(path)
     if not isinstance(top, LocDict):
         raise DataError(path, 1, "runtime.yaml", "a mapping with probes, benchmarks and checks")
@@ -115,7 +115,7 @@ def load_runtime(paper: Paper) -> RuntimeSpec | None:
     return spec
 
 
-def _check(reader: _Reader, paper: Paper, probes: dict[str, Probe], node: object, line: int,
+def _check(reader: DataReader, paper: Paper, probes: dict[str, Probe], node: object, line: int,
            where: str) -> RuntimeCheck:
     path = reader.path
     node = reader.mapping(node, line, where)
@@ -257,7 +257,7 @@ def evaluate(check: RuntimeCheck, paper: Paper, latency: Mapping[str, float], ma
 
 
 def paper_ratio_text(check: RuntimeCheck) -> str:
-    """The paper expression with each cell reference shortened to its row name ("All E / FASTER32")
+    """The paper expression with each cell reference shortened to its row name ("Model A / Model B")
     when all references share a table and column; the expression as written when they do not; "" for a
     value stated in the text (no cell), where the check's label says more."""
     expression = check.paper

@@ -94,3 +94,26 @@ def test_the_shift_moves_an_eighth_of_the_channels_each_way():
     assert out[1, 0] == 3 and out[3, 0] == 0  # channels [0, 2) come from the next frame, zeros at the end
     assert out[1, 2] == 1 and out[0, 2] == 0  # channels [2, 4) from the previous frame, zeros at the start
     assert out[2, 4:].eq(3).all()  # the rest stays
+
+
+def test_the_nonlocal_block_scales_only_in_the_authors_build():
+    """mmaction2's NL config sets use_scale=False; the Caffe2 code scales theta^T phi by 1/sqrt(C/2)."""
+    from baselines.i3d_resnet import NonLocal3d
+
+    torch.manual_seed(0)
+    scaled, plain = NonLocal3d(16, use_scale=True), NonLocal3d(16, use_scale=False)
+    plain.load_state_dict(scaled.state_dict())
+    for block in (scaled, plain):
+        torch.nn.init.ones_(block.bn.weight)  # the zero-initialised BN would hide the attention
+        block.eval()
+    x = torch.randn(1, 16, 4, 4, 4)
+    assert not torch.allclose(scaled(x), plain(x))
+    assert build("baselines/i3d_resnet50", non_local=True).stages[2][1].non_local.scale == 1.0
+    assert build("baselines/i3d_resnet50", non_local=True, build="caffe2").stages[2][1].non_local.scale < 1.0
+
+
+def test_time_groups_must_divide_the_frames():
+    from baselines.i3d_resnet import NonLocal3d
+
+    with pytest.raises(ValueError, match="divisible by 4 at its stage, got 6"):
+        NonLocal3d(16, groups=4)(torch.zeros(1, 16, 6, 4, 4))

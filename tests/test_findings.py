@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -238,3 +239,92 @@ relations:
     contradicted = next(f for f in found if "gap-other" in f.claims)
     assert reading.claims == ("gap",) and contradicted.severity == ERROR
     assert contradicted.cause == "the text contradicts its tables" and contradicted.size.text() == "−14.6 pp"
+
+
+def test_a_residual_finding_names_the_correction_it_was_computed_with(tmp_path):
+    """A relation that still fails once the misprint is read as the others imply says so: its 'tables give'
+    number is not what the page prints."""
+    claims = CLAIMS + """\
+  - id: l16-is-3x-l8
+    text: "16f costs three times 8f"
+    stated: "{1|16f|GFLOPs}"
+    expr: "3 * {1|8f|GFLOPs}"
+"""
+    found = _find(_paper(tmp_path, claims=claims))
+    [residual] = [f for f in found if f.claims == ("l16-is-3x-l8",)]
+    assert residual.title.endswith("(with Table 1 · 16f · GFLOPs read as 6.4)")
+    assert residual.size.text() == "+3.2 GFLOPs"  # 9.6 against the printed 6.4 it was judged on
+
+
+def test_a_quotient_the_printed_digits_leave_unbounded_cannot_be_checked(tmp_path):
+    claims = CLAIMS.replace("relations:\n", """\
+  - id: per-gflop
+    quote: "64f gains 700 points per extra GFLOP."
+    stated: 700
+    expr: "{1|64f|Top-1} / ({1|64f|GFLOPs} - 25.55)"
+relations:
+""")
+    [result] = [r for r in audit_paper(_paper(tmp_path, claims=claims)) if r.claim.id == "per-gflop"]
+    assert result.consistent is None and "allow any value" in result.explanation
+    found = _find(_paper(tmp_path / "b", claims=claims))
+    [unchecked] = [f for f in found if "per-gflop" in f.claims]
+    assert unchecked.cause == "cannot be checked" and "allow any value" in unchecked.detail
+
+
+def test_a_declared_deviation_goes_stale_once_the_convention_reproduces_it(tmp_path):
+    from repro.audit.verdicts import CONVENTION, Verdict
+
+    declared = DECLARED.replace("explains: [l16-is-2x-l8]", "deviates: ['{1|16f|GFLOPs}']")
+    declared = declared[:declared.index("    evidence:")]
+    paper = _paper(tmp_path, findings=declared)
+    key = ("1", "16f", "GFLOPs")
+    verdicts = {c.key: judge(c, None) for c in paper.cells()}
+    verdicts[key] = Verdict(CONVENTION, 6.0, 12.0, measurement=Measurement(12.0, alternative=6.0))
+    with pytest.raises(DataError, match=r"reproduces it under the paper's counting convention"):
+        find(Inputs(paper, audit_paper(paper), verdicts))
+
+
+def test_sizes_read_in_the_papers_units():
+    from repro.audit.findings import Size
+
+    assert Size(1.0, 1.889, "x", 3).text() == "+0.889"  # a difference of ratios: a plain number, not "×"
+    assert Size(10.0, 80.0, "GFLOPs", 1, proportional=True).text() == "×8.0"
+    assert Size(10.0, 5.0, "GFLOPs", 1, proportional=True).text() == "×0.50"
+    assert Size(10.0, 12.0, "GFLOPs", 1, proportional=True).text() == "+2 GFLOPs (+20%)"
+    assert Size(57.6, 57.72, "%", 2).text() == "+0.12 pp"
+
+
+def test_a_printed_zero_is_the_cut_of_values_on_either_side():
+    from repro.audit.suspects import _truncates
+
+    assert _truncates(0.0, 1, -0.05, -0.04)  # −0.05 cut to one decimal prints 0.0
+    assert _truncates(0.0, 1, -2.0, 0.05)
+    assert not _truncates(0.0, 1, 0.1, 0.2) and not _truncates(0.0, 1, -0.3, -0.1)
+
+
+def test_only_sentences_nothing_can_check_are_folded_and_ids_are_unique():
+    from repro.audit.findings import CANNOT_CHECK, Finding, _unique_ids, shown_first
+
+    declared = Finding("head", UNCHECKED, "inner width not printed", "…")
+    sentence = Finding("fig", UNCHECKED, CANNOT_CHECK, "…")
+    assert shown_first(declared) and not shown_first(sentence)
+    assert [f.id for f in _unique_ids([declared, declared, sentence])] == ["head", "head-2", "fig"]
+
+
+def test_the_relations_plot_draws_only_what_rounding_alone_judges(tmp_path):
+    """A bar that misses zero means 'fails' only for an equality without tolerance: a bound or an 'about'
+    relation would be drawn as failing while it holds, so the plot leaves them out."""
+    from repro.report.plots import relations_plot
+    from repro.report.view import build_view
+
+    claims = CLAIMS + """\
+  - id: l64-above-l8
+    text: "64f costs more than 8f"
+    stated: "{1|64f|GFLOPs}"
+    op: gt
+    expr: "{1|8f|GFLOPs}"
+"""
+    paper = _paper(tmp_path, claims=claims)
+    [plot] = relations_plot(build_view(paper, {}), paper.tables["1"])
+    assert len(re.findall(r"; (?:holds|fails) \(", plot.svg)) == 3
+    assert "l64-above-l8" not in plot.svg and "l16-is-2x-l8" in plot.svg

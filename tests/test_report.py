@@ -116,3 +116,19 @@ def test_no_header_sentence_contradicts_a_cells_verdict(real_pages):
             for cell in cells:
                 assert verdicts[cell] in expected.get(finding["cause"], set(verdicts.values())), \
                     f"{paper_id}: {finding['id']} says {finding['cause']} of {cell}, a {verdicts[cell]} cell"
+
+
+def test_the_lead_the_count_and_the_list_agree_on_the_findings(real_pages):
+    """The lead, the stat box and the list count the same findings; the sentences nothing can check are
+    folded and counted apart."""
+    for paper_id, html in real_pages.items():
+        header = html[html.index('id="findings"'):html.index('id="tables"')]
+        folded = header.index('<details class="unchecked">') if '<details class="unchecked">' in header else None
+        listed = len(list(FINDING.finditer(header[:folded])))
+        sentences = len(list(FINDING.finditer(header[folded:]))) if folded is not None else 0
+        lead = unescape(re.search(r'<p class="lead" id="summary">(.*?)</p>', header, re.S).group(1))
+        stat = re.search(r'<div class="stat"><b>(\d+)</b>findings<span class="unit">(.*?)</span>', header, re.S)
+        assert int(stat[1]) == listed, paper_id
+        assert lead.startswith(f"{listed} finding") or (listed == 0 and lead.startswith("Nothing")), paper_id
+        if sentences:
+            assert f"{sentences} sentence" in lead and f"{sentences} sentence" in stat[2], paper_id

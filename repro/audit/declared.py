@@ -16,10 +16,10 @@ from ..errors import DataError
 from ..yamlsrc import LocDict, LocList, load_yaml
 from .claims import check
 from .expr import Expression, Interval, split_ref
-from .papers import OPS, CellKey, Claim, Paper, _Reader, _read_expr
-from .verdicts import DEVIATES, REPRODUCED, Verdict
+from .papers import OPS, CellKey, Claim, Paper, DataReader, read_expr
+from .severity import ERROR, SEVERITIES
+from .verdicts import CONVENTION, DEVIATES, REPRODUCED, Verdict
 
-SEVERITY_KEYS = ("error", "slip", "reading", "unchecked")
 FIELDS = ("id", "severity", "cause", "title", "detail", "explains", "deviates", "cells", "evidence", "size")
 
 
@@ -49,7 +49,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
     path = findings_path(paper)
     if not path.is_file():
         return []
-    reader = _Reader(path)
+    reader = DataReader(path)
     top = reader.mapping(load_yaml(path), 1, "findings.yaml")
     reader.known(top, "findings.yaml", ("findings",))
     nodes = reader.seq(top.get("findings"), top.line_of("findings"), "findings")
@@ -63,7 +63,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", finding_id) or any(f.id == finding_id for f in found):
             raise reader.fail(node.line_of("id"), f"{name}.id", f"a unique slug of a-z, 0-9 and -, got {finding_id!r}")
         name = f"{name} ({finding_id})"
-        severity = reader.choice(node, "severity", name, SEVERITY_KEYS, "error")
+        severity = reader.choice(node, "severity", name, tuple(SEVERITIES), ERROR)
         explains = tuple(str(x) for x in _list(reader, node, "explains", name))
         for claim_id in explains:
             if claim_id not in claim_ids:
@@ -83,9 +83,9 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
                 paper=paper.id, id=f"{finding_id}/evidence[{e_index}]", kind="relation",
                 quote=reader.text(e_node, "text", e_name), where=None,
                 stated_text=reader.text(e_node, "stated", e_name),
-                stated=_read_expr(reader, paper, e_node, "stated", e_name), unit=None,
+                stated=read_expr(reader, paper, e_node, "stated", e_name), unit=None,
                 op=reader.choice(e_node, "op", e_name, OPS, "eq"),
-                expr=_read_expr(reader, paper, e_node, "expr", e_name),
+                expr=read_expr(reader, paper, e_node, "expr", e_name),
                 tolerance=reader.tolerance(e_node, e_name), note=None, unchecked=None, source=f"{path}:{e_node.line}"))
         size, size_cell = None, None
         if node.get("size") is not None:
@@ -95,8 +95,8 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
                 size_cell = _cell(reader, paper, s_node["measured"], s_node.line_of("measured"),
                                   f"{name}.size.measured")
             else:
-                size = (_read_expr(reader, paper, s_node, "printed", f"{name}.size"),
-                        _read_expr(reader, paper, s_node, "expected", f"{name}.size"),
+                size = (read_expr(reader, paper, s_node, "printed", f"{name}.size"),
+                        read_expr(reader, paper, s_node, "expected", f"{name}.size"),
                         reader.text(s_node, "unit", f"{name}.size"))
         found.append(DeclaredFinding(
             id=finding_id, severity=severity, cause=reader.text(node, "cause", name),
@@ -107,18 +107,18 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
     return found
 
 
-def _list(reader: _Reader, node: LocDict, key: str, name: str) -> LocList:
+def _list(reader: DataReader, node: LocDict, key: str, name: str) -> LocList:
     if node.get(key) is None:
         return LocList()
     return reader.seq(node[key], node.line_of(key), f"{name}.{key}")
 
 
-def _cells(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str) -> tuple[CellKey, ...]:
+def _cells(reader: DataReader, paper: Paper, node: LocDict, key: str, name: str) -> tuple[CellKey, ...]:
     items = _list(reader, node, key, name)
     return tuple(_cell(reader, paper, item, node.line_of(key), f"{name}.{key}") for item in items)
 
 
-def _cell(reader: _Reader, paper: Paper, item: object, line: int, field: str) -> CellKey:
+def _cell(reader: DataReader, paper: Paper, item: object, line: int, field: str) -> CellKey:
     """A cell reference "{table|row|column}" of a printed cell."""
     text = str(item).strip()
     try:
@@ -153,9 +153,11 @@ def recheck(paper: Paper, finding: DeclaredFinding, printed: Mapping[CellKey, In
             raise stale(f"evidence[{index}]", f"'{relation.quote}' to hold ({result.explanation})")
     for key in finding.deviates:
         verdict = verdicts.get(key)
-        if verdict is not None and verdict.status == REPRODUCED:
+        if verdict is not None and verdict.status in (REPRODUCED, CONVENTION):
             raise stale("deviates", f"{{{'|'.join(key)}}} to deviate from its measured value, but the measurement "
-                                    f"{verdict.measured:.4g} reproduces it")
+                                    f"{verdict.measured:.4g} reproduces it"
+                                    + (" under the paper's counting convention" if verdict.status == CONVENTION
+                                       else ""))
 
 
 def measured_deviation(finding: DeclaredFinding, verdicts: Mapping[CellKey, Verdict]) -> tuple[CellKey, ...]:

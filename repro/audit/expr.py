@@ -1,6 +1,6 @@
 """Arithmetic over table cells, carried as intervals.
 
-An expression such as ``{4|1:1|GFLOPs} / (8 * {2|R2D-26|GFLOPs})`` names cells as
+An expression such as ``{4|1:1|GFLOPs} / (8 * {2|Model A|GFLOPs})`` names cells as
 ``{table|row|column}``. Each printed number stands for the interval it rounds from (± half its last
 digit); the interval is carried through the arithmetic so that "agrees within the precision the
 paper printed" is decided by arithmetic, not by a fudge factor. Python's ``ast`` keeps the grammar

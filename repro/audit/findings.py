@@ -30,18 +30,15 @@ from typing import Any
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
-from .numbers import Printed, show, with_unit
+from .numbers import decimals_for, show, with_unit
 from .papers import CellKey, Claim, Paper
-from .suspects import (implied_value, key_cells, refs_of, stated_is_truncated, suspect_cells, suspect_interval,
+from .severity import CANNOT_CHECK, ERROR, READING, SEVERITIES, SLIP, UNCHECKED
+from .suspects import (implied_value, key_cells, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
 from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict
-from .words import cell_words, expression_words, relation_words, short
+from .words import cell_words, expression_words, relation_words, short, table_and_column
 
-ERROR, SLIP, READING, UNCHECKED = "error", "slip", "reading", "unchecked"
-SEVERITIES = {ERROR: "error", SLIP: "truncation or rounding slip", READING: "depends on reading",
-              UNCHECKED: "cannot be checked"}
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-CANNOT_CHECK = "cannot be checked"  # the cause of a sentence no table or measurement here can check
 
 
 @dataclass(frozen=True)
@@ -62,14 +59,21 @@ class Size:
     def ratio(self) -> float | None:
         return self.expected / self.printed if self.printed and self.expected / self.printed > 0 else None
 
+    @property
+    def far(self) -> bool:
+        """A cost off by a factor of 1.5 or more either way, shown as that factor."""
+        return self.proportional and self.ratio is not None and (self.ratio >= 1.5 or self.ratio <= 1 / 1.5)
+
     def text(self) -> str:
-        """"+0.4 GFLOPs", "−0.2 pp", "+2,940 MFLOPs (+43%)", or for a cost far from its printed value, "×8.0"."""
-        if self.proportional and self.ratio is not None and (self.ratio >= 1.5 or self.ratio <= 1 / 1.5):
-            return f"×{show(self.ratio, 2 if self.ratio < 0.95 else 1)}"
+        """The difference in the paper's units, "+0.4 GFLOPs", "−0.2 pp" (a difference of percentages is in
+        points), "+0.15" (of a ratio printed as "1.3×": a difference of ratios is a plain number), a cost with
+        its relative gap, "+2,940 MFLOPs (+43%)", or for a cost far from its printed value the factor, "×8.0"."""
+        if self.far:
+            return f"×{show(self.ratio, decimals_for(self.ratio, 2))}"
         text = show(self.difference, self.decimals, signed=True)
         if "." in text:  # "+1.60" reads as "+1.6": the digits shown are the difference's, not a printed number's
             text = text.rstrip("0").rstrip(".")
-        unit = "pp" if self.unit == "%" and not self.proportional else self.unit
+        unit = "pp" if self.unit == "%" and not self.proportional else ("" if self.unit == "x" else self.unit)
         relative = f" ({show(100 * self.difference / self.printed, 0, signed=True)}%)" \
             if self.proportional and self.printed else ""
         return with_unit(text, unit) + relative
@@ -108,9 +112,22 @@ class Finding:
     def severity_words(self) -> str:
         return SEVERITIES[self.severity]
 
+    @property
+    def size_meaning(self) -> str:
+        """What the size shown beside the finding measures, for a reader who hovers over it."""
+        if self.size is None:
+            return ""
+        if self.size.far:
+            return "what the number should be, as a multiple of what the paper printed"
+        if self.severity == READING:
+            return "how far the first reading misses: what it gives minus what the paper printed, in its units"
+        return ("what the number should be (what the paper's other numbers imply, or the measurement) minus what "
+                "the paper printed, in its units")
+
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "severity": self.severity, "severity_words": self.severity_words,
                 "cause": self.cause, "title": self.title, "size": self.size.as_json() if self.size else None,
+                "size_meaning": self.size_meaning,
                 "claims": list(self.claims), "measured_claims": list(self.measured_claims),
                 "deviating_cells": [list(k) for k in self.deviating], "cells": [list(k) for k in self.cells],
                 "inputs": [list(k) for k in self.inputs], "detail": self.detail, "source": self.source}
@@ -135,7 +152,8 @@ def slug(*parts: str) -> str:
 
 
 def find(inputs: Inputs) -> list[Finding]:
-    """Every finding of the paper, most severe first. Raises DataError when a declared finding is stale."""
+    """Every finding of the paper, most severe first and the sentences nothing here can check last. Raises
+    DataError when a declared finding is stale."""
     paper = inputs.paper
     printed = published_lookup(paper)
     primary = [r for r in inputs.results if r.claim.reading == "primary"]
@@ -154,42 +172,60 @@ def find(inputs: Inputs) -> list[Finding]:
             slug("swapped", a.claim.id), ERROR, "two numbers swapped",
             f"{a.claim.where or 'The text'}: the text gives {a.claim.stated_text} and {b.claim.stated_text}; the "
             f"tables give them the other way round", _claim_size(paper, a),
-            claims=(a.claim.id, b.claim.id), cells=refs_of(a.claim) + refs_of(b.claim)))
+            claims=(a.claim.id, b.claim.id), cells=a.claim.refs + b.claim.refs))
 
     measured_values = {k: v.measured for k, v in inputs.verdicts.items()
                        if v.measured is not None and not v.measurement.proxy}
     passing = [r.claim for r in primary if r.consistent is True]
     corrected = dict(printed)  # the printed cells, with each suspect read as the paper's other numbers imply
+    corrections: dict[CellKey, str] = {}  # suspect cell -> how it is read, for the titles that use it
     for suspect in suspect_cells(paper, [r.claim for r in failing.values()], passing, printed, measured_values):
         for cid in suspect.explained:
             failing.pop(cid)
         corrected[suspect.cell] = suspect_interval(paper, suspect)
+        corrections[suspect.cell] = show(suspect.replacement, paper.cell(*suspect.cell).printed_number().decimals)
         findings.append(_suspect_finding(paper, suspect, inputs.verdicts, printed))
 
     findings += _readings(paper, inputs.results, failing, printed)
-    residual = [check(r.claim, corrected, decimals=r.decimals) for r in failing.values()]
-    residual = [new if new.consistent is False else old for new, old in zip(residual, failing.values(), strict=True)]
-    findings += _sentence_findings(paper, [r for r in residual if r.claim.kind == "claim"], printed)
-    findings += [_relation_finding(paper, r, printed) for r in residual if r.claim.kind == "relation"]
+    residual = []  # what still fails, judged on the corrected cells where they still make it fail
+    for old in failing.values():
+        new = check(old.claim, corrected, decimals=old.decimals)
+        read_as = {k: corrections[k] for k in old.claim.refs if k in corrections}
+        residual.append((new, read_as) if new.consistent is False else (old, {}))
+    findings += _sentence_findings(paper, [r for r in residual if r[0].claim.kind == "claim"], printed)
+    findings += [_relation_finding(paper, r, read_as, printed) for r, read_as in residual
+                 if r.claim.kind == "relation"]
 
     findings += _deviations(inputs, findings)
     findings = _attach_measured_claims(inputs, findings, printed)
-    unchecked: dict[str, list[Claim]] = defaultdict(list)
+    unchecked: dict[str, list[ClaimResult]] = defaultdict(list)
     for r in primary:
         if r.consistent is None:
-            unchecked[r.claim.quote].append(r.claim)
-    findings += [Finding(slug("unchecked", group[0].id), UNCHECKED, CANNOT_CHECK,
-                         f"{group[0].where or 'The text'}: “{short(quote, 110)}”", claims=tuple(c.id for c in group),
-                         detail="; ".join(dict.fromkeys(c.unchecked or "" for c in group)))
+            unchecked[r.claim.quote].append(r)
+    findings += [Finding(slug("unchecked", group[0].claim.id), UNCHECKED, CANNOT_CHECK,
+                         f"{group[0].claim.where or 'The text'}: “{short(quote, 110)}”",
+                         claims=tuple(r.claim.id for r in group),
+                         detail="; ".join(dict.fromkeys(r.claim.unchecked or r.explanation for r in group)))
                  for quote, group in unchecked.items()]
-    return sorted(findings, key=lambda f: (_RANK[f.severity], -f.symptoms,
-                                           -abs(f.size.difference / f.size.printed)
-                                           if f.size and f.size.printed else 0.0))
+    return sorted(_unique_ids(findings), key=lambda f: (not shown_first(f), _RANK[f.severity], -f.symptoms,
+                                                        -abs(f.size.difference / f.size.printed)
+                                                        if f.size and f.size.printed else 0.0))
+
+
+def _unique_ids(findings: list[Finding]) -> list[Finding]:
+    """Ids are anchors on the page: a second finding with the same slug gets "-2"."""
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for f in findings:
+        seen[f.id] += 1
+        out.append(f if seen[f.id] == 1 else replace(f, id=f"{f.id}-{seen[f.id]}"))
+    return out
 
 
 def shown_first(finding: Finding) -> bool:
-    """Whether a page lists the finding at once: all but the sentences nothing here can check."""
-    return finding.severity != UNCHECKED or finding.symptoms > 0
+    """Whether a page lists the finding at once and counts it: all but the sentences nothing here can check
+    (those are listed folded, and counted as sentences)."""
+    return finding.cause != CANNOT_CHECK
 
 
 def counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -203,18 +239,10 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
 # --- one finding from each kind of cause -----------------------------------------------------------------
 
 
-def _unit(claim: Claim, paper: Paper) -> str:
-    """The unit a claim's difference is in: the claim's, or that of the cells it compares."""
-    if claim.unit:
-        return claim.unit
-    units = {paper.cell(*k).unit for k in refs_of(claim)}
-    return units.pop() if len(units) == 1 else ""
-
-
 def _claim_size(paper: Paper, result: ClaimResult) -> Size | None:
     if result.computed is None:
         return None
-    return Size(result.stated.mid, result.computed.mid, _unit(result.claim, paper), result.decimals + 1)
+    return Size(result.stated.mid, result.computed.mid, result.claim.unit_in(paper), result.decimals + 1)
 
 
 def _from_declared(paper: Paper, declared: DeclaredFinding, inputs: Inputs,
@@ -243,7 +271,8 @@ def _suspect_finding(paper: Paper, suspect, verdicts: Mapping[CellKey, Verdict],
     decimals = cell.printed_number().decimals
     verdict = verdicts.get(suspect.cell)
     measured = ""
-    if verdict is not None and verdict.measured is not None and not verdict.measurement.proxy:
+    if suspect.basis == "implied" and verdict is not None and verdict.measured is not None \
+            and not verdict.measurement.proxy:
         measured = f"; measured {show(verdict.measured, decimals + 1)}"
     basis = "the paper's other numbers imply" if suspect.basis == "implied" else "its measured value,"
     deviating = (suspect.cell,) if verdict is not None and verdict.status == DEVIATES else ()
@@ -285,14 +314,26 @@ def _stated_words(claim: Claim) -> str:
     return op + with_unit(claim.stated_text, claim.unit)
 
 
-def _sentence_findings(paper: Paper, results: list[ClaimResult], printed: Mapping[CellKey, Interval]) -> list[Finding]:
+def _read_as(corrections: Mapping[CellKey, str]) -> str:
+    """" (with Table 2 · A · B read as 7.4)": the misprints corrected before a number is computed."""
+    if not corrections:
+        return ""
+    return " (with " + ", ".join(f"{cell_words(k)} read as {v}" for k, v in corrections.items()) + ")"
+
+
+def _sentence_findings(paper: Paper, results: list[tuple[ClaimResult, dict[CellKey, str]]],
+                       printed: Mapping[CellKey, Interval]) -> list[Finding]:
     """One finding per sentence of the text that its tables contradict: several numbers of one sentence that
-    fail are one finding, a truncation when every number it states is the computed one with digits cut."""
+    fail are one finding, a truncation when every number it states is the computed one with digits cut.
+    Each result comes with the corrected cells it was computed on, named in the title."""
     by_quote: dict[str, list[ClaimResult]] = defaultdict(list)
-    for r in results:
+    read_as: dict[str, dict[CellKey, str]] = defaultdict(dict)
+    for r, corrections in results:
         by_quote[r.claim.quote].append(r)
+        read_as[r.claim.quote].update(corrections)
     found = []
     for quote, group in by_quote.items():
+        corrected = _read_as(read_as[quote])
         worst = max(group, key=lambda r: abs(r.difference or 0.0) / max(abs(r.stated.mid), 1e-9))
         claim = worst.claim
         where = claim.where or "The text"
@@ -304,20 +345,23 @@ def _sentence_findings(paper: Paper, results: list[ClaimResult], printed: Mappin
             found.append(Finding(
                 slug("truncated", claim.id), SLIP, "truncated number",
                 f"{where}: states {with_unit(claim.stated_text, claim.unit)}; the tables give "
-                f"{show(worst.computed.lo, worst.decimals + 1)}–{show(worst.computed.hi, worst.decimals + 1)}, "
-                f"which prints as {claim.stated_text} only truncated", _claim_size(paper, worst), claims=ids,
+                f"{show(worst.computed.lo, worst.decimals + 1)}–{show(worst.computed.hi, worst.decimals + 1)}"
+                f"{corrected}, which rounds to {show(worst.computed.mid, worst.decimals)}: {claim.stated_text} is "
+                f"that with its digits cut", _claim_size(paper, worst), claims=ids,
                 inputs=inputs, detail=quote))
             continue
         more = f" (and {len(group) - 1} more number{'s' if len(group) > 2 else ''} of the sentence)" \
             if len(group) > 1 else ""
         found.append(Finding(
             slug("contradicted", claim.id), ERROR, "the text contradicts its tables",
-            f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{more}",
+            f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{corrected}"
+            f"{more}",
             _claim_size(paper, worst), claims=ids, inputs=inputs, detail=claim.note or ""))
     return found
 
 
-def _relation_finding(paper: Paper, result: ClaimResult, printed: Mapping[CellKey, Interval]) -> Finding:
+def _relation_finding(paper: Paper, result: ClaimResult, corrections: Mapping[CellKey, str],
+                      printed: Mapping[CellKey, Interval]) -> Finding:
     claim = result.claim
     cut = truncated_cell(paper, claim, printed)
     if cut is not None:
@@ -325,22 +369,18 @@ def _relation_finding(paper: Paper, result: ClaimResult, printed: Mapping[CellKe
         implied = implied_value(claim, cut, printed)
         decimals = cell.printed_number().decimals + 1
         return Finding(slug("truncated", *cut), SLIP, "truncated number",
-                       f"{cell_words(cut)}: prints {cell.printed} for {show(implied, decimals)}, cut to its "
-                       f"printed digits", Size(cell.value, implied, cell.unit, decimals),
+                       f"{cell_words(cut)}: prints {cell.printed} where the others give {show(implied, decimals)},"
+                       f" which rounds to {show(implied, decimals - 1)}: {cell.printed} is that with its digits cut",
+                       Size(cell.value, implied, cell.unit, decimals),
                        claims=(claim.id,), cells=(cut,), detail=claim.quote)
     head, printed_side = relation_words(claim)
-    other = expression_words(claim.expr, *_table_and_column(claim))
+    other = expression_words(claim.expr, *table_and_column(claim))
     other = f"{other} gives" if len(other) <= 70 else "the relation's other side gives"
     return Finding(slug("relation", claim.id), ERROR, "the tables disagree with each other",
                    f"{head}: {printed_side} = {show(result.stated.mid, result.decimals)} in print; "
-                   f"{other} {computed_text(result, paper)}", _claim_size(paper, result), claims=(claim.id,),
+                   f"{other} {computed_text(result, paper)}{_read_as(corrections)}", _claim_size(paper, result),
+                   claims=(claim.id,),
                    inputs=key_cells(claim, printed), detail=claim.quote)
-
-
-def _table_and_column(claim: Claim) -> tuple[str | None, str | None]:
-    refs = claim.stated.refs if not isinstance(claim.stated, Printed) else ()
-    tables, columns = {k[0] for k in refs}, {k[2] for k in refs}
-    return (next(iter(tables)) if len(tables) == 1 else None, next(iter(columns)) if len(columns) == 1 else None)
 
 
 def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
@@ -373,12 +413,12 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
         size = _measured_size(cell, inputs.verdicts[biggest].measured)
         if kind == "convention":
             found.append(Finding(
-                slug("convention", table, columns), READING, "counted under another convention",
+                slug("convention", table, label, columns), READING, "counted under another convention",
                 f"Table {table} · {columns}: {len(keys)} of its cells are counted with {label}, not as the "
                 f"multiply-adds the suite measures", size, cells=tuple(keys), detail=detail))
         else:
             found.append(Finding(
-                slug("configuration", table, columns), ERROR, "the numbers of another configuration",
+                slug("configuration", table, label, columns), ERROR, "the numbers of another configuration",
                 f"Table {table} · {columns}: {len(keys)} cell{'s match' if len(keys) > 1 else ' matches'} {label}, "
                 f"not the model the paper names", size, deviating=tuple(keys), cells=tuple(keys), detail=detail))
     return found
@@ -397,7 +437,7 @@ def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
     for result in inputs.measured_results:
         if result.consistent is not False or result.claim.reading != "primary":
             continue
-        refs = set(refs_of(result.claim))
+        refs = set(result.claim.refs)
         homes = [(max(abs(inputs.verdicts[k].relative or 0.0) for k in refs & set(f.deviating or f.cells)), i)
                  for i, f in enumerate(findings) if refs & set(f.deviating or f.cells)
                  and (f.deviating or f.cause == "counted under another convention")]

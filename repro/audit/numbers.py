@@ -88,12 +88,6 @@ def show(value: float | None, decimals: int | None = None, *, signed: bool = Fal
     return sign + text
 
 
-def show_range(lo: float, hi: float, decimals: int) -> str:
-    """An interval at `decimals`; a single number when both ends show the same."""
-    low, high = show(lo, decimals), show(hi, decimals)
-    return low if low == high else f"{low}–{high}"
-
-
 def with_unit(text: str, unit: str | None) -> str:
     """A number and its unit as a reader writes them: "57%", "1.00×", "6.4 GFLOPs"."""
     if not unit:

@@ -116,6 +116,25 @@ class Claim:
     source: str
     reading: str = "primary"
 
+    @property
+    def refs(self) -> tuple[CellKey, ...]:
+        """Every cell the claim reads, on either side."""
+        stated = () if isinstance(self.stated, Printed) else self.stated.refs
+        return tuple(dict.fromkeys((*(self.expr.refs if self.expr else ()), *stated)))
+
+    @property
+    def stated_refs(self) -> tuple[CellKey, ...]:
+        """The cells of its printed side (a relation's); none for a sentence's stated number."""
+        return () if isinstance(self.stated, Printed) else self.stated.refs
+
+    def unit_in(self, paper: Paper, printed_side: bool = False) -> str:
+        """The unit its difference is in: the claim's own, or that of the cells it reads (or of its printed
+        side's cells) when they share one."""
+        if self.unit:
+            return self.unit
+        units = {paper.cell(*k).unit for k in (self.stated_refs if printed_side else self.refs)}
+        return units.pop() if len(units) == 1 else ""
+
 
 @dataclass(frozen=True)
 class MethodNote:
@@ -179,7 +198,7 @@ def kind_of(value: Any) -> str:
     return f"the value {value!r}"
 
 
-class _Reader:
+class DataReader:
     """Validates one YAML file's fields, raising DataError that names file, line and field."""
 
     def __init__(self, path: Path):
@@ -245,7 +264,7 @@ class _Reader:
 
 def _load_metadata(root: Path) -> Paper:
     path = root / "paper.yaml"
-    reader = _Reader(path)
+    reader = DataReader(path)
     meta = reader.mapping(load_yaml(path), 1, "paper")
     paper_id = reader.text(meta, "id", "paper")
     if paper_id != root.name:
@@ -264,7 +283,7 @@ def _load_metadata(root: Path) -> Paper:
     )
 
 
-def _method_notes(reader: _Reader, meta: LocDict) -> list[MethodNote]:
+def _method_notes(reader: DataReader, meta: LocDict) -> list[MethodNote]:
     """`method_notes`: each a title, a source and its `items`, written out or taken `from` a
     `module:ATTRIBUTE` tuple of strings, so the report quotes the code's own list and cannot drift."""
     if meta.get("method_notes") is None:
@@ -297,7 +316,7 @@ def _method_notes(reader: _Reader, meta: LocDict) -> list[MethodNote]:
 
 def _load_tables(paper: Paper) -> None:
     path = paper.root / "tables.yaml"
-    reader = _Reader(path)
+    reader = DataReader(path)
     top = reader.mapping(load_yaml(path), 1, "tables.yaml")
     tables = reader.seq(top.get("tables"), top.line_of("tables"), "tables")
     for t_index, t_node in enumerate(tables):
@@ -321,7 +340,7 @@ def _load_tables(paper: Paper) -> None:
         paper.tables[table_id] = table
 
 
-def _read_columns(reader: _Reader, t_node: LocDict, t_name: str) -> list[Column]:
+def _read_columns(reader: DataReader, t_node: LocDict, t_name: str) -> list[Column]:
     col_nodes = reader.seq(t_node.get("columns"), t_node.line_of("columns"), f"{t_name}.columns")
     columns: list[Column] = []
     for c_index, c_node in enumerate(col_nodes):
@@ -341,7 +360,7 @@ def _read_columns(reader: _Reader, t_node: LocDict, t_name: str) -> list[Column]
     return columns
 
 
-def _read_rows(reader: _Reader, t_node: LocDict, table: Table, t_name: str) -> None:
+def _read_rows(reader: DataReader, t_node: LocDict, table: Table, t_name: str) -> None:
     row_nodes = reader.seq(t_node.get("rows"), t_node.line_of("rows"), f"{t_name}.rows")
     for r_index, r_node in enumerate(row_nodes):
         r_name = f"{t_name}.rows[{r_index}]"
@@ -363,7 +382,7 @@ def _read_rows(reader: _Reader, t_node: LocDict, table: Table, t_name: str) -> N
             table.cells[(label, column.label)] = cell
 
 
-def _read_cell(reader: _Reader, table: Table, row: str, column: Column, value: Any, raw: str | None,
+def _read_cell(reader: DataReader, table: Table, row: str, column: Column, value: Any, raw: str | None,
                line: int, row_conditions: dict, r_name: str) -> Cell:
     name = f"{r_name}.values[{column.label!r}]"
     conditions = {**table.conditions, **column.conditions, **row_conditions}
@@ -395,7 +414,7 @@ def _read_cell(reader: _Reader, table: Table, row: str, column: Column, value: A
 
 def _load_claims(paper: Paper) -> None:
     path = paper.root / "claims.yaml"
-    reader = _Reader(path)
+    reader = DataReader(path)
     top = reader.mapping(load_yaml(path), 1, "claims.yaml")
     seen: set[str] = set()
     for section, kind in (("claims", "claim"), ("relations", "relation")):
@@ -411,7 +430,7 @@ def _load_claims(paper: Paper) -> None:
             paper.claims.append(claim)
 
 
-def _read_claim(reader: _Reader, paper: Paper, node: LocDict, name: str, kind: str) -> Claim:
+def _read_claim(reader: DataReader, paper: Paper, node: LocDict, name: str, kind: str) -> Claim:
     claim_id = reader.text(node, "id", name)
     name = f"{name} ({claim_id})"
     quote = reader.text(node, "quote" if kind == "claim" else "text", name)
@@ -422,8 +441,8 @@ def _read_claim(reader: _Reader, paper: Paper, node: LocDict, name: str, kind: s
         except ValueError as exc:
             raise reader.fail(node.line_of("stated"), f"{name}.stated", str(exc)) from None
     else:
-        stated = _read_expr(reader, paper, node, "stated", name)
-    expr = _read_expr(reader, paper, node, "expr", name) if node.get("expr") is not None else None
+        stated = read_expr(reader, paper, node, "stated", name)
+    expr = read_expr(reader, paper, node, "expr", name) if node.get("expr") is not None else None
     unchecked = reader.text(node, "unchecked", name, required=False)
     if expr is None and not unchecked:
         raise reader.fail(node.line, f"{name}.expr",
@@ -437,7 +456,7 @@ def _read_claim(reader: _Reader, paper: Paper, node: LocDict, name: str, kind: s
                  reading=reader.choice(node, "reading", name, READINGS, "primary"))
 
 
-def _read_expr(reader: _Reader, paper: Paper, node: LocDict, key: str, name: str) -> Expression:
+def read_expr(reader: DataReader, paper: Paper, node: LocDict, key: str, name: str) -> Expression:
     text = reader.text(node, key, name)
     line = node.line_of(key)
     try:

@@ -40,12 +40,6 @@ class Swap:
     claims: tuple[str, str]
 
 
-def refs_of(claim: Claim) -> tuple[CellKey, ...]:
-    """Every cell a claim reads, on either side."""
-    stated = () if isinstance(claim.stated, Printed) else claim.stated.refs
-    return tuple(dict.fromkeys((*(claim.expr.refs if claim.expr else ()), *stated)))
-
-
 def _holds(claim: Claim, lookup: Mapping[CellKey, Interval]) -> bool | None:
     try:
         return check(claim, lookup).consistent
@@ -102,16 +96,16 @@ def suspect_cells(paper: Paper, failing: Iterable[Claim], passing: Iterable[Clai
     found: list[Suspect] = []
     while True:
         best: tuple[tuple, Suspect, Interval] | None = None
-        for key in dict.fromkeys(k for claim in failing for k in refs_of(claim)):
+        for key in dict.fromkeys(k for claim in failing for k in claim.refs):
             if paper.cell(*key).kind == "count":
                 continue  # clips and frames are chosen, not computed: never the misprint
             for basis, value in _candidates(paper, key, failing, lookup, measured):
                 replaced = _as_printed(paper, key, value)
                 trial = {**lookup, key: replaced}
-                explained = [c for c in failing if key in refs_of(c) and _holds(c, trial)]
+                explained = [c for c in failing if key in c.refs and _holds(c, trial)]
                 if len(explained) < MIN_EXPLAINED:
                     continue
-                if any(_holds(c, trial) is False for c in passing if key in refs_of(c)):
+                if any(_holds(c, trial) is False for c in passing if key in c.refs):
                     continue
                 rank = (len(explained), basis == "measured")
                 if best is None or rank > best[0]:
@@ -129,7 +123,7 @@ def _candidates(paper: Paper, key: CellKey, failing: list[Claim], lookup: Mappin
                 measured: Mapping[CellKey, float]) -> list[tuple[str, float]]:
     found = [("measured", measured[key])] if key in measured else []
     for claim in failing:
-        if key in refs_of(claim):
+        if key in claim.refs:
             value = implied_value(claim, key, lookup)
             if value is not None:
                 found.append(("implied", value))
@@ -161,14 +155,16 @@ def _truncates(printed: float, decimals: int, lo: float, hi: float) -> bool:
     """Whether some value in [lo, hi], cut to `decimals` digits (toward zero), prints as `printed`."""
     unit = 10.0 ** -decimals
     eps = 1e-9 * max(1.0, abs(printed))
-    if printed >= 0:
-        return lo < printed + unit - eps and hi >= printed - eps and (printed > 0 or lo > -unit)
+    if printed == 0:  # both (−unit, 0] and [0, unit) cut to 0
+        return lo < unit - eps and hi > -unit + eps
+    if printed > 0:
+        return lo < printed + unit - eps and hi >= printed - eps
     return hi > printed - unit + eps and lo <= printed + eps
 
 
 def truncated_cell(paper: Paper, claim: Claim, lookup: Mapping[CellKey, Interval]) -> CellKey | None:
     """A cell of the claim that prints the truncation of the value the rest of the claim implies."""
-    for key in refs_of(claim):
+    for key in claim.refs:
         cell = paper.cell(*key)
         if cell.kind == "count":
             continue
@@ -189,7 +185,7 @@ def stated_is_truncated(result: ClaimResult) -> bool:
 def key_cells(claim: Claim, lookup: Mapping[CellKey, Interval]) -> tuple[CellKey, ...]:
     """The cells whose value moves the claim's computed value: the rest are outvoted (a max over thirty
     cells is decided by one)."""
-    refs = refs_of(claim)
+    refs = claim.refs
     if len(refs) <= 3 or claim.expr is None:
         return refs
     try:

@@ -19,6 +19,8 @@ from .papers import KINDS, Cell, Tolerance
 
 REPRODUCED, DEVIATES, NOT_MEASURED = "reproduced", "deviates", "not measured"
 CONVENTION = "reproduced under the paper's counting convention"
+VERDICT_SHORT = {REPRODUCED: "reproduced", DEVIATES: "deviates", NOT_MEASURED: "not measured",
+                 CONVENTION: "convention"}  # for a narrow column or a CSS class
 # Why a cell is not measured.
 CITED, NEEDS_DATA, PENDING, NOT_MEASURABLE = "cited", "needs data", "pending", "not measurable"
 CAUSE_WORDS = {CITED: "cited from another paper", NEEDS_DATA: "needs the dataset and a GPU",

@@ -6,7 +6,7 @@ from .papers import CellKey, Claim
 
 
 def cell_words(key: CellKey) -> str:
-    """A cell in words: "Table 2 · R2D-26 / 16-frames · GFLOPs×Clips / GFLOPs"."""
+    """A cell in words: "Table 2 · Model A / 16-frames · GFLOPs"."""
     return f"Table {key[0]} · {key[1]} · {key[2]}"
 
 
@@ -16,7 +16,7 @@ def short(text: str, limit: int = 140) -> str:
 
 
 def expression_words(expression: Expression, table: str | None = None, column: str | None = None) -> str:
-    """An expression with each cell named by its row: "1:3 − 1:7", "4 × (T2 R(2+1)D-50 / 8-frames − …)".
+    """An expression with each cell named by its row: "1:3 − 1:7", "4 × (T2 Model B / 8-frames − …)".
     A cell of another table than `table` is named by table and row, one of another column with its column."""
 
     def name(key: CellKey) -> str:
@@ -34,12 +34,14 @@ def expression_words(expression: Expression, table: str | None = None, column: s
 def relation_words(claim: Claim) -> tuple[str, str]:
     """A relation in short words: its head ("Table 4 · 8-frames×32-clips / GFLOPs") and its printed side
     ("1:3 − 1:7"), cells named by their row within that table and column."""
-    stated = claim.stated
-    if not isinstance(stated, Expression) or not stated.refs:
+    if not claim.stated_refs:
         return "", short(claim.quote, 100)
-    tables = {k[0] for k in stated.refs}
-    columns = {k[2] for k in stated.refs}
-    table = next(iter(tables)) if len(tables) == 1 else None
-    column = next(iter(columns)) if len(columns) == 1 else None
+    table, column = table_and_column(claim)
     head = (f"Table {table}" if table else "Tables") + (f" · {column}" if column else "")
-    return head, expression_words(stated, table, column)
+    return head, expression_words(claim.stated, table, column)
+
+
+def table_and_column(claim: Claim) -> tuple[str | None, str | None]:
+    """The one table and the one column of a relation's printed side, each None where its cells span several."""
+    tables, columns = {k[0] for k in claim.stated_refs}, {k[2] for k in claim.stated_refs}
+    return (next(iter(tables)) if len(tables) == 1 else None, next(iter(columns)) if len(columns) == 1 else None)

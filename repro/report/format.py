@@ -2,7 +2,7 @@
 
 Printed numbers keep the paper's text; measured and computed ones are shown at the precision the paper
 printed (repro.audit.numbers.show: no exponent form, no "-0.0"); an expression over cells is shown in words
-("Table 2 · R(2+1)D-50 / 8-frames · GFLOPs (30.0)"), each cell a link to where the table prints it.
+("Table 2 · Model A / 8-frames · GFLOPs (30.0)"), each cell a link to where the table prints it.
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..audit.words import cell_words, relation_words
-from ..audit.numbers import Printed, show
-from ..audit.papers import Column, Paper, Table, _Reader
+from ..audit.numbers import show
+from ..audit.papers import Column, Paper, Table, DataReader
 from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
 from ..yamlsrc import load_yaml
 from .svg import PALETTE, Chart, Scale
@@ -49,7 +49,7 @@ def load_plot_spec(paper: Paper) -> PlotSpec:
     path = Path(paper.root) / "plots.yaml"
     if not path.is_file():
         return PlotSpec({})
-    reader = _Reader(path)
+    reader = DataReader(path)
     top = reader.mapping(load_yaml(path), 1, "plots.yaml")
     reader.known(top, "plots.yaml", ("plots",))
     nodes = reader.seq(top.get("plots"), top.line_of("plots"), "plots")
@@ -77,7 +77,7 @@ def paper_plots(view: PaperView) -> list[Plot]:
     spec = load_plot_spec(paper)
     plots = []
     for table in paper.tables.values():
-        plots += accuracy_cost_plots(paper, table, spec) or accuracy_by_row(paper, table, spec)
+        plots += accuracy_cost_plots(table, spec) or accuracy_by_row(table, spec)
         plots += relations_plot(view, table)
     measured = measured_over_published(view)
     return plots + ([measured] if measured else [])
@@ -107,11 +107,11 @@ def _pairs(table: Table, spec: PlotSpec) -> list[tuple[Column, Column, Column | 
     return found
 
 
-def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
+def accuracy_cost_plots(table: Table, spec: PlotSpec) -> list[Plot]:
     pairs = _pairs(table, spec)
     if not pairs:
         return []
-    points = []  # (series index, row, cost, accuracy, cited)
+    points = []  # (series index, row, cost, accuracy, cited, the printed numbers)
     for index, (acc, cost, clips) in enumerate(pairs):
         for row in table.rows:
             a, c = table.cells[(row, acc.label)], table.cells[(row, cost.label)]
@@ -119,7 +119,9 @@ def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot
             if a.absent or c.absent or (n is not None and n.absent):
                 continue
             total = c.value * (n.value if n is not None else 1)
-            points.append((index, row, total, a.value, bool(CITATION.search(row))))
+            shown = f"{a.printed}{'%' if a.unit == '%' else ''} at {c.printed} {c.unit}" + (
+                f" × {n.printed} clips = {show(total)} {c.unit}" if n is not None else "")
+            points.append((index, row, total, a.value, bool(CITATION.search(row)), shown))
     if len(points) < 2:
         return []
     per_video = any(clips for _, _, clips in pairs)
@@ -137,9 +139,9 @@ def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot
         chart.legend.append((names[index] if len(pairs) > 1 else "the paper's rows", colour, True))
     if any(p[4] for p in points):
         chart.legend.append(("cited from other papers", CITED_GREY, False))
-    for index, row, total, accuracy, cited in points:
+    for index, row, total, accuracy, cited, shown in points:
         colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
-        tip = f"{row} · {pairs[index][0].label}: {show(accuracy, 1)}% at {show(total)} {unit}"
+        tip = f"{row} · {pairs[index][0].label}: {shown}"
         chart.point(total, accuracy, colour, tip, filled=not cited,
                     text=None if len(pairs) > 2 else row.split(" / ")[-1])
     caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
@@ -150,7 +152,7 @@ def accuracy_cost_plots(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot
                  chart.svg(), caption)]
 
 
-def accuracy_by_row(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
+def accuracy_by_row(table: Table, spec: PlotSpec) -> list[Plot]:
     """A table that prints accuracy and no cost: each row's accuracies on one axis, a row per line."""
     columns = [c for c in table.columns if c.kind == "accuracy"]
     if table.table in spec.accuracy_columns:
@@ -171,8 +173,7 @@ def accuracy_by_row(paper: Paper, table: Table, spec: PlotSpec) -> list[Plot]:
         y = len(rows) - 1 - i
         cited = bool(CITATION.search(row))
         fill = CITED_GREY if cited else "#1f2328"
-        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end" '
-                           f'fill="{fill}">{_escape(_clip(row, 52))}</text>')
+        chart.row_label(y, row, 52, fill)
         for index, column in enumerate(columns):
             cell = table.cells[(row, column.label)]
             if cell.absent:
@@ -195,13 +196,14 @@ def _acc_names(columns: list[Column]) -> list[str]:
 
 
 def relations_plot(view: PaperView, table: Table) -> list[Plot]:
-    """Each relation whose printed side is in `table`: the gap between its two sides (the other side minus the
-    printed one), with the range the printed digits allow as a bar. A bar that misses zero is a relation the
+    """Each equality relation whose printed side is in `table` and that rounding alone judges (no tolerance):
+    the gap between its two sides (the other side minus the printed one), with the range the printed digits
+    allow as a bar. A bar that misses zero is a relation the
     audit finds broken, the same verdict as its row: the plot is the audit drawn."""
     rows = [r for r in view.results if r.claim.kind == "relation" and r.claim.reading == "primary"
-            and r.computed is not None and not isinstance(r.claim.stated, Printed) and r.claim.stated.refs
-            and all(k[0] == table.table for k in r.claim.stated.refs)]
-    units = {paper_unit(view.paper, r) for r in rows}
+            and r.claim.op == "eq" and r.claim.tolerance is None and r.consistent is not None and r.claim.stated_refs
+            and all(k[0] == table.table for k in r.claim.stated_refs)]
+    units = {r.claim.unit_in(view.paper, printed_side=True) for r in rows}
     if len(rows) < 3 or len(units) != 1:
         return []
     unit = units.pop()
@@ -212,16 +214,14 @@ def relations_plot(view: PaperView, table: Table) -> list[Plot]:
     chart = Chart(Scale.fit(finite, log=False, include=(0.0,)), Scale(-0.5, len(rows) - 0.5),
                   f"other side − printed side, {unit}", "", f"the relations of table {table.table}",
                   width=900, height=max(len(rows) * row_h + 60, 180), left=left, right=170, y_ticks=False)
-    chart.parts.append(f'<line x1="{chart.px(0.0):.1f}" y1="{chart.top}" x2="{chart.px(0.0):.1f}" '
-                       f'y2="{chart.top + chart.plot_h:.1f}" stroke="#57606a"/>')
+    chart.vline(0.0)
     for i, (result, gap, lo, hi) in enumerate(gaps):
         y = len(rows) - 1 - i
         head, words = relation_words(result.claim)
         column = head.split(" · ", 1)[1].split(" / ")[0] if " · " in head else ""
         label = f"{column}: {words}" if column else words
         colour = VERDICT_COLOURS[REPRODUCED] if result.consistent else "#cf222e"
-        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end">'
-                           f'{_escape(_clip(label, 58))}</text>')
+        chart.row_label(y, label, 58)
         chart.error_bar_h(y, max(lo, chart.x.lo), min(hi, chart.x.hi), colour)
         tip = (f"{head}: {words}: printed side {show(result.stated.mid, result.decimals)}, other side "
                f"{show(result.computed.mid, result.decimals + 1)}; {'holds' if result.consistent else 'fails'} "
@@ -233,11 +233,6 @@ def relations_plot(view: PaperView, table: Table) -> list[Plot]:
                f"that misses zero is a broken relation (listed in the audit and the findings).")
     return [Plot(f"plot-relations-{table.table}", f"Table {table.table}: its relations, side against side",
                  table.table, chart.svg(), caption)]
-
-
-def paper_unit(paper: Paper, result) -> str:
-    units = {paper.cell(*k).unit for k in result.claim.stated.refs}
-    return units.pop() if len(units) == 1 else ""
 
 
 def measured_over_published(view: PaperView) -> Plot | None:
@@ -254,15 +249,13 @@ def measured_over_published(view: PaperView) -> Plot | None:
                   "measured ÷ published", "", "measured over published, every measured cell",
                   width=900, height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
     band = max(v.allowed / abs(v.published) for _, v in cells)
-    chart.parts.append(f'<line x1="{chart.px(1.0):.1f}" y1="{chart.top}" x2="{chart.px(1.0):.1f}" '
-                       f'y2="{chart.top + chart.plot_h:.1f}" stroke="#57606a"/>')
+    chart.vline(1.0)
     for i, (key, verdict) in enumerate(cells):
         y = len(cells) - 1 - i
         cell = paper.cell(*key)
         colour = VERDICT_COLOURS.get(verdict.status, "#57606a")
         words = cell_words(key)
-        chart.parts.append(f'<text x="{left - 8}" y="{chart.py(y) + 4:.1f}" font-size="10" text-anchor="end">'
-                           f'{_escape(_clip(words, 52))}</text>')
+        chart.row_label(y, words, 52)
         low = max(chart.x.lo, 1 - verdict.allowed / abs(verdict.published))
         high = min(chart.x.hi, 1 + verdict.allowed / abs(verdict.published))
         chart.parts.append(f'<rect x="{chart.px(low):.1f}" y="{chart.py(y) - 6:.1f}" '
@@ -288,12 +281,3 @@ def measured_over_published(view: PaperView) -> Plot | None:
                f"paper's counting convention, another configuration) shows it filled, the plain measurement hollow.")
     return Plot("plot-measured", "Measured against published", None, chart.svg(), caption)
 
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text)

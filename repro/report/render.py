@@ -14,11 +14,11 @@ import jinja2
 from .. import __version__
 from ..atomic import write_text_atomic
 from ..audit.claims import OP_WORDS, computed_text
-from ..audit.findings import ERROR, READING, SLIP, UNCHECKED, counts, shown_first
+from ..audit.findings import ERROR, READING, SLIP, UNCHECKED
 from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
-                              NOT_MEASURED, PENDING, REPRODUCED)
+                              NOT_MEASURED, PENDING, REPRODUCED, VERDICT_SHORT)
 from ..runtime import FAILS, HOLDS, paper_ratio_text
 from . import format as fmt
 from .performance import BenchRun, index_performance
@@ -29,9 +29,9 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("repro.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), extensions=["jinja2.ext.do"],
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.tests["shown_first"] = shown_first
     env.filters.update(num=fmt.num, ms=fmt.ms, ratio_text=paper_ratio_text, cell_id=fmt.cell_id, at_cell=fmt.at_cell,
-                       delta=fmt.delta, words=fmt.words, show=show, verdict_class=lambda s: _VERDICT_CLASS[s])
+                       delta=fmt.delta, words=fmt.words, show=show,
+                       verdict_class=lambda status: VERDICT_SHORT[status].replace(" ", "-"))
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES, NOT_MEASURED=NOT_MEASURED,
                        CONVENTION=CONVENTION, CAUSE_WORDS=CAUSE_WORDS, CAUSE_BADGE=CAUSE_BADGE, CITED=CITED,
                        NEEDS_DATA=NEEDS_DATA, PENDING=PENDING, NOT_MEASURABLE=NOT_MEASURABLE, HOLDS=HOLDS, FAILS=FAILS,
@@ -40,8 +40,6 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-_VERDICT_CLASS = {REPRODUCED: "reproduced", DEVIATES: "deviates", NOT_MEASURED: "not-measured",
-                  CONVENTION: "convention"}
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -50,10 +48,10 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def summary_sentence(view: PaperView) -> str:
     """The page's lead, generated from the findings and the verdicts (never typed)."""
-    shown = [f for f in view.findings if shown_first(f)]
-    fc, cells, causes = counts(shown), view.cell_counts(), view.not_measured_causes()
+    shown = view.major_findings
+    fc, cells, causes = view.finding_counts(), view.cell_counts(), view.not_measured_causes()
     explained = sum(f.symptoms for f in shown)
-    sentences = len(view.findings) - len(shown)
+    sentences = len(view.unchecked_sentences)
     parts = []
     kinds = [_plural(fc[ERROR], "error")] if fc[ERROR] else []
     kinds += [_plural(fc[SLIP], "truncation or rounding slip")] if fc[SLIP] else []
@@ -62,8 +60,9 @@ def summary_sentence(view: PaperView) -> str:
     kinds += [f"{fc[UNCHECKED]} that cannot be checked, with the reason"] if fc[UNCHECKED] else []
     if kinds:
         listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
-        parts.append(f"{_plural(len(shown), 'finding')} {'explains' if len(shown) == 1 else 'explain'} the "
-                     f"{_plural(explained, 'check')} that {'fails' if explained == 1 else 'fail'} here: {listed}.")
+        fails = f" {'It explains' if len(shown) == 1 else 'Together they explain'} the {_plural(explained, 'check')} " \
+                f"that {'fails' if explained == 1 else 'fail'} here." if explained else ""
+        parts.append(f"{_plural(len(shown), 'finding')}: {listed}.{fails}")
     else:
         parts.append("Nothing that the tables and measurements can check fails.")
     if sentences:
@@ -82,7 +81,7 @@ def summary_sentence(view: PaperView) -> str:
 
 def top_findings(view: PaperView, limit: int = 2) -> list:
     """The index's verdict line for a paper: its most severe findings."""
-    return [f for f in view.findings if shown_first(f)][:limit]
+    return view.major_findings[:limit]
 
 
 def build_views(papers: list[Paper], measured: Measured | None = None, extras: Extras | None = None,

@@ -113,23 +113,21 @@ class Chart:
         extra = ' stroke-dasharray="4 3"' if dash else ""
         self.parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="{width}"{extra}/>')
 
-    def error_bar(self, x: float, lo: float, hi: float, colour: str) -> None:
-        cx = self.px(x)
-        self.parts.append(f'<line x1="{cx:.1f}" y1="{self.py(lo):.1f}" x2="{cx:.1f}" y2="{self.py(hi):.1f}" '
-                          f'stroke="{colour}" stroke-width="1"/>')
-
     def error_bar_h(self, y: float, lo: float, hi: float, colour: str) -> None:
         cy = self.py(y)
         self.parts.append(f'<line x1="{self.px(lo):.1f}" y1="{cy:.1f}" x2="{self.px(hi):.1f}" y2="{cy:.1f}" '
                           f'stroke="{colour}" stroke-width="1.5"/>')
 
-    def band(self, y_lo: float, y_hi: float, colour: str = "#dafbe1", tip: str = "") -> None:
-        top, bottom = self.py(min(max(y_hi, self.y.lo), self.y.hi)), self.py(max(min(y_lo, self.y.hi), self.y.lo))
-        self.parts.append(f'<rect x="{self.left}" y="{top:.1f}" width="{self.plot_w:.1f}" height="{bottom - top:.1f}" '
-                          f'fill="{colour}"><title>{escape(tip)}</title></rect>')
+    def vline(self, x: float, colour: str = "#57606a") -> None:
+        """A reference line across the plot at `x` (zero gap, a ratio of one)."""
+        self.parts.append(f'<line x1="{self.px(x):.1f}" y1="{self.top}" x2="{self.px(x):.1f}" '
+                          f'y2="{self.top + self.plot_h:.1f}" stroke="{colour}"/>')
 
-    def hline(self, y: float, colour: str = "#8c959f", dash: bool = True) -> None:
-        self.line([(self.x.lo, y), (self.x.hi, y)], colour, dash, 1)
+    def row_label(self, y: float, text: str, limit: int, fill: str = "#1f2328") -> None:
+        """A categorical row's name, right-aligned left of the plot, cut to `limit` characters."""
+        shown = text if len(text) <= limit else text[:limit - 1] + "…"
+        self.parts.append(f'<text x="{self.left - 8}" y="{self.py(y) + 4:.1f}" font-size="10" text-anchor="end" '
+                          f'fill="{fill}">{escape(shown)}<title>{escape(text)}</title></text>')
 
     def svg(self) -> str:
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {self.width} {self.height}" '

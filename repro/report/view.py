@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
-from ..audit.findings import Finding, Inputs, counts, find
+from ..audit.findings import Finding, Inputs, counts, find, shown_first
 from ..audit.papers import CellKey, MethodNote, Paper, Table
 from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
@@ -56,10 +56,6 @@ class PaperView:
                 claims[claim_id].append(finding)
         self.cell_findings, self.input_findings, self.claim_findings = dict(cells), dict(inputs), dict(claims)
 
-    @property
-    def claims_by_id(self) -> dict[str, ClaimResult]:
-        return {r.claim.id: r for r in self.results}
-
     def counters_disagree(self, key: CellKey) -> bool:
         m = self.verdicts[key].measurement
         if m is None or m.second_opinion is None or not m.value:
@@ -93,8 +89,27 @@ class PaperView:
         arithmetic the tables imply); an alternative reading that fails is not the paper's fault."""
         return Counter(r.status for r in self.results if r.claim.reading == "primary" and r.claim.kind == kind)
 
+    @property
+    def major_findings(self) -> list[Finding]:
+        """The findings a page lists and counts: all but the sentences nothing here can check."""
+        return [f for f in self.findings if shown_first(f)]
+
+    @property
+    def unchecked_sentences(self) -> list[Finding]:
+        return [f for f in self.findings if not shown_first(f)]
+
     def finding_counts(self) -> dict[str, int]:
-        return counts(self.findings)
+        """The major findings per severity."""
+        return counts(self.major_findings)
+
+    def finding_breakdown(self) -> str:
+        """What a count of findings is made of: "2 errors · 1 slip · 4 sentences cannot be checked"."""
+        parts = [f"{n} {severity}{'s' if n != 1 and severity in ('error', 'slip') else ''}"
+                 for severity, n in self.finding_counts().items() if n]
+        sentences = len(self.unchecked_sentences)
+        if sentences:
+            parts.append(f"{sentences} sentence{'s' if sentences != 1 else ''} cannot be checked")
+        return " · ".join(parts)
 
     def table_reasons(self, table: Table) -> list[tuple[str, int, list[str]]]:
         """Why result cells of `table` are not measured: per cause, the number of cells and the distinct
