@@ -20,6 +20,11 @@ output conv with a bias. For 128-frame inputs the
 code computes res3's non-local blocks within groups of 4 frames (`add_nonlocal_group`, group_size 4 in the
 affine 128-frame config): `nl_groups_res3=4`.
 
+`depth=101` (NL I3D-101) follows the authors' code (video-nonlocal-net, README "MODEL.DEPTH 101";
+resnet_helper.py): blocks (3, 4, 23, 3), res4's every other block inflated from the first, and its 5 non-local
+blocks after res3 blocks 1 and 3 and res4 blocks 6, 13 and 20 (NONLOCAL.LAYER_MOD 2 for res3, 2 * 4 - 1 for a
+101-layer res4). The paper's "10 blocks" variant is in no code read here, so it is not built.
+
 Input: (N, 3, 32, 224, 224) (MMAction2's metafile counts the 256x256 test crop).
 """
 from __future__ import annotations
@@ -31,8 +36,20 @@ from torch import nn
 
 from repro.models import register
 
-INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
-NON_LOCAL = ((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))
+BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+
+def inflated(stage: int, index: int) -> bool:
+    """Whether block `index` of `stage` (0 = res2) has a 3x1x1 first conv: all of res2, every other block of
+    res3 and res4 from the first, the middle block of res5."""
+    return (True, index % 2 == 0, index % 2 == 0, index == 1)[stage]
+
+
+def has_non_local(depth: int, stage: int, index: int) -> bool:
+    """The non-local positions of the authors' code: after every second block of res3 (1, 3), and of res4 (1,
+    3, 5) for ResNet-50 or every seventh (6, 13, 20) for ResNet-101."""
+    mod = {1: 2, 2: 2 if depth == 50 else 7}.get(stage)
+    return mod is not None and index % mod == mod - 1
 
 
 class NonLocal3d(nn.Module):
@@ -96,24 +113,28 @@ class Bottleneck3d(nn.Module):
 
 class I3DResNet(nn.Module):
     def __init__(self, num_classes: int = 400, in_channels: int = 3, non_local: bool = False, dropout: float = 0.5,
-                 build: str = "mmaction2", nl_groups_res3: int = 1):
+                 build: str = "mmaction2", nl_groups_res3: int = 1, depth: int = 50):
         super().__init__()
         if build not in ("mmaction2", "caffe2"):
             raise ValueError(f"build must be 'mmaction2' or 'caffe2', got {build!r}")
+        if depth not in BLOCKS:
+            raise ValueError(f"depth must be one of {sorted(BLOCKS)}, got {depth}")
+        if depth != 50 and build != "caffe2":
+            raise ValueError("only the authors' code (build='caffe2') defines the 101-layer I3D read here")
         caffe2 = build == "caffe2"
         pool1 = nn.MaxPool3d((2, 3, 3), (2, 2, 2)) if caffe2 else nn.MaxPool3d((1, 3, 3), (2, 2, 2), (0, 1, 1))
         self.stem = nn.Sequential(nn.Conv3d(in_channels, 64, (5, 7, 7), (2, 2, 2), (2, 3, 3), bias=False),
                                   nn.BatchNorm3d(64), nn.ReLU(inplace=True), pool1)
         stages, inplanes = [], 64
-        for stage, (blocks, planes) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True)):
+        for stage, (blocks, planes) in enumerate(zip(BLOCKS[depth], (64, 128, 256, 512), strict=True)):
             layers = []
             for i in range(blocks):
                 block = None
-                if non_local and NON_LOCAL[stage][i]:
+                if non_local and has_non_local(depth, stage, i):
                     block = NonLocal3d(planes * Bottleneck3d.expansion, pool_first=caffe2, out_bias=caffe2,
                                        groups=nl_groups_res3 if stage == 1 else 1, use_scale=caffe2)
                 layers.append(Bottleneck3d(inplanes, planes, 2 if i == 0 and stage > 0 else 1,
-                                           bool(INFLATE[stage][i]), block))
+                                           inflated(stage, i), block))
                 inplanes = planes * Bottleneck3d.expansion
             stages.append(nn.Sequential(*layers))
             if stage == 0:
@@ -134,3 +155,11 @@ def i3d_resnet50(num_classes: int = 400, in_channels: int = 3, non_local: bool =
     embedded-Gaussian non-local blocks (NL I3D-50); `build="caffe2"` is the authors' original code.
     Input (N, 3, 32, 224, 224), or 128 frames for the paper's long model."""
     return I3DResNet(num_classes, in_channels, non_local, dropout, build, nl_groups_res3)
+
+
+@register(example_input=(1, 3, 8, 32, 32), example_output=(1, 400), reference_input=(1, 3, 32, 224, 224))
+def i3d_resnet101(num_classes: int = 400, in_channels: int = 3, non_local: bool = False, dropout: float = 0.5,
+                  nl_groups_res3: int = 1) -> I3DResNet:
+    """I3D ResNet-101 as the authors' code builds it (NL I3D-101 with `non_local=True`: 5 non-local blocks);
+    see the module docstring for the source of each detail. Input (N, 3, 32, 224, 224), or 128 frames."""
+    return I3DResNet(num_classes, in_channels, non_local, dropout, "caffe2", nl_groups_res3, depth=101)

@@ -129,8 +129,9 @@ def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ..
 
 
 def check_paper_data(papers: list) -> None:
-    """Read every file a paper declares (costs, runtime, experiments, findings, plots) so that a malformed one
-    fails with file:line before any measurement, training or rendering starts."""
+    """Read every file a paper declares (costs, runtime, experiments, findings, citations, plots) so that a
+    malformed one fails with file:line before any measurement, training or rendering starts."""
+    from .audit.citations import load_citations
     from .audit.declared import load_declared
     from .costs import load_costs
     from .experiments import load_experiments
@@ -138,7 +139,7 @@ def check_paper_data(papers: list) -> None:
     from .runtime import load_runtime
 
     for paper in papers:
-        for load in (load_costs, load_runtime, load_experiments, load_declared, load_plot_spec):
+        for load in (load_costs, load_runtime, load_experiments, load_declared, load_citations, load_plot_spec):
             load(paper)
 
 

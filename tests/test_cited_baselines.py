@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from baselines.i3d_resnet import I3DResNet
 from repro.flops import count
 from repro.models import build
 
@@ -117,3 +118,46 @@ def test_time_groups_must_divide_the_frames():
 
     with pytest.raises(ValueError, match="divisible by 4 at its stage, got 6"):
         NonLocal3d(16, groups=4)(torch.zeros(1, 16, 6, 4, 4))
+
+
+def _res_stages(model: I3DResNet) -> list[torch.nn.Sequential]:
+    return [s for s in model.stages if isinstance(s, torch.nn.Sequential)]  # res2..res5, without pool2
+
+
+def _non_local_positions(model: I3DResNet) -> list[tuple[int, int]]:
+    return [(s, i) for s, stage in enumerate(_res_stages(model)) for i, block in enumerate(stage)
+            if not isinstance(block.non_local, torch.nn.Identity)]
+
+
+def test_i3d_resnet101_places_its_blocks_as_the_authors_code():
+    """video-nonlocal-net (resnet_helper.py, MODEL.DEPTH 101): res4 has 23 blocks, every other one inflated from
+    the first, and non-local blocks after res3 blocks 1, 3 and res4 blocks 6, 13, 20. No source publishes this
+    model's parameter count, so the test checks it arithmetically: 17 more res4 bottlenecks than ResNet-50."""
+    r50, r101 = build("baselines/i3d_resnet50", build="caffe2"), build("baselines/i3d_resnet101")
+    assert _non_local_positions(r101) == [] and len(_res_stages(r101)[2]) == 23
+    nl = build("baselines/i3d_resnet101", non_local=True)
+    assert _non_local_positions(nl) == [(1, 1), (1, 3), (2, 6), (2, 13), (2, 20)]
+    r50_nl = build("baselines/i3d_resnet50", non_local=True)
+    assert _non_local_positions(r50_nl) == [(1, 1), (1, 3), (2, 1), (2, 3), (2, 5)]
+    plain, inflated = 1024 * 256 + 256 * 256 * 9 + 256 * 1024 + 2 * (256 + 256 + 1024), 2 * 1024 * 256
+    assert _params(r101) - _params(r50) == 17 * plain + 9 * inflated  # blocks 6..22, the even ones inflated
+    with pytest.raises(ValueError, match="only the authors' code"):
+        I3DResNet(depth=101)
+
+
+def test_artnet_counts_as_its_released_prototxt():
+    """wanglimin/ARTNet@d597eb6 models/112_artnet_resnet_18_deploy.prototxt, ARTNet (d) for Kinetics. Neither
+    the repository nor any source read here publishes its cost, so the test checks the count the prototxt
+    gives layer by layer: 39,675,216 learnable parameters (the frozen pair-average weights are not) and
+    25,689,714,688 multiply-adds per 16x112x112 clip, 5,820,416 of them in the fixed square-pooling convs."""
+    model = build("baselines/artnet_resnet18")
+    assert _params(model) == 39_675_216
+    assert _gmacs(model, (1, 3, 16, 112, 112)) == pytest.approx(25.689714688, rel=1e-9)
+
+
+def test_the_relation_branch_averages_squares_of_channel_pairs():
+    from baselines.artnet import PairAverageOfSquares
+
+    x = torch.tensor([1.0, 2.0, 3.0, -4.0]).view(1, 4, 1, 1, 1)
+    assert PairAverageOfSquares(4)(x).flatten().tolist() == [2.5, 12.5]
+    assert list(PairAverageOfSquares(4).parameters()) == []  # frozen, lr_mult 0 in the prototxt

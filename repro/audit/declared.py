@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..yamlsrc import LocDict, LocList, load_yaml
+from ..yamlsrc import load_yaml
 from .claims import check
-from .expr import Expression, Interval, split_ref
+from .expr import Expression, Interval
 from .papers import OPS, CellKey, Claim, Paper, DataReader, read_expr
 from .severity import ERROR, SEVERITIES
 from .verdicts import CONVENTION, DEVIATES, REPRODUCED, Verdict
@@ -64,18 +64,18 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
             raise reader.fail(node.line_of("id"), f"{name}.id", f"a unique slug of a-z, 0-9 and -, got {finding_id!r}")
         name = f"{name} ({finding_id})"
         severity = reader.choice(node, "severity", name, tuple(SEVERITIES), ERROR)
-        explains = tuple(str(x) for x in _list(reader, node, "explains", name))
+        explains = tuple(str(x) for x in reader.optional_list(node, "explains", name))
         for claim_id in explains:
             if claim_id not in claim_ids:
                 raise reader.fail(node.line_of("explains"), f"{name}.explains", f"claim ids of claims.yaml; "
                                                                                  f"{claim_id!r} is not one")
-        cells = _cells(reader, paper, node, "cells", name)
-        deviates = _cells(reader, paper, node, "deviates", name)
+        cells = reader.cells(paper, node, "cells", name)
+        deviates = reader.cells(paper, node, "deviates", name)
         if not (explains or deviates):
             raise reader.fail(node.line, name, "explains (claims that fail) or deviates (cells that deviate): "
                                                "a finding explains something")
         evidence = []
-        for e_index, e_node in enumerate(_list(reader, node, "evidence", name)):
+        for e_index, e_node in enumerate(reader.optional_list(node, "evidence", name)):
             e_name = f"{name}.evidence[{e_index}]"
             e_node = reader.mapping(e_node, node["evidence"].line_of(e_index), e_name)
             reader.known(e_node, e_name, ("text", "stated", "expr", "op", "tolerance"))
@@ -92,7 +92,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
             s_node = reader.mapping(node["size"], node.line_of("size"), f"{name}.size")
             reader.known(s_node, f"{name}.size", ("printed", "expected", "unit", "measured"))
             if "measured" in s_node:  # the gap between a cell and its measured value
-                size_cell = _cell(reader, paper, s_node["measured"], s_node.line_of("measured"),
+                size_cell = reader.cell(paper, s_node["measured"], s_node.line_of("measured"),
                                   f"{name}.size.measured")
             else:
                 size = (read_expr(reader, paper, s_node, "printed", f"{name}.size"),
@@ -105,31 +105,6 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
             evidence=tuple(evidence), size=size, size_cell=size_cell, source=f"{path}:{node.line}",
             lines={k: node.line_of(k) for k in node} | {"": node.line}))
     return found
-
-
-def _list(reader: DataReader, node: LocDict, key: str, name: str) -> LocList:
-    if node.get(key) is None:
-        return LocList()
-    return reader.seq(node[key], node.line_of(key), f"{name}.{key}")
-
-
-def _cells(reader: DataReader, paper: Paper, node: LocDict, key: str, name: str) -> tuple[CellKey, ...]:
-    items = _list(reader, node, key, name)
-    return tuple(_cell(reader, paper, item, node.line_of(key), f"{name}.{key}") for item in items)
-
-
-def _cell(reader: DataReader, paper: Paper, item: object, line: int, field: str) -> CellKey:
-    """A cell reference "{table|row|column}" of a printed cell."""
-    text = str(item).strip()
-    try:
-        if not (text.startswith("{") and text.endswith("}")):
-            raise ValueError(f"a cell as {{table|row|column}}, got {text!r}")
-        ref = split_ref(text[1:-1])
-        if paper.cell(*ref).absent:
-            raise ValueError(f"a cell with a value; {text} is printed as absent")
-    except (ValueError, KeyError) as exc:
-        raise reader.fail(line, field, str(exc.args[0])) from None
-    return ref
 
 
 def recheck(paper: Paper, finding: DeclaredFinding, printed: Mapping[CellKey, Interval],

@@ -12,25 +12,30 @@ relations is one finding. In order:
 4. sentences that hold only under another reading (claims.yaml `reading: alternative` of the same number);
 5. what is left: one finding per sentence of the text (a truncation when its number is the computed one
    with the last digits cut) and one per relation, judged on the cells as corrected by step 3;
-6. measured deviations: cells that match a declared alternative (the paper's counting convention, another
+6. quoted numbers against their sources (repro.audit.citations): a cited row's numbers that are another
+   configuration's, and numbers the source prints otherwise, one finding per row; a measured cost of the
+   same cells that deviates joins it;
+7. measured deviations: cells that match a declared alternative (the paper's counting convention, another
    configuration), grouped per table, and cells that deviate for a reason the costs declare or none;
-7. claims that the measured values contradict, under the finding of a deviating cell they read if any;
-8. sentences the tables cannot check, one finding each, with the reason.
+8. claims that the measured values contradict, under the finding of a deviating cell they read if any;
+9. sentences the tables cannot check, one finding each, with the reason.
 
 Every finding has a severity and a size in the paper's own units: what the number should be (what the other
-numbers imply, or the measurement) minus what the paper printed, as point values, the sign of a cell's Δ.
+numbers imply, the measurement, or the source) minus what the paper printed, as point values, the sign of a
+cell's Δ.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from .citations import SourceCheck, source_findings
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
-from .numbers import decimals_for, show, with_unit
+from .finding import Finding, Size, slug
+from .numbers import show, with_unit
 from .papers import CellKey, Claim, Paper
 from .severity import CANNOT_CHECK, ERROR, READING, SEVERITIES, SLIP, UNCHECKED
 from .suspects import (implied_value, key_cells, stated_is_truncated, suspect_cells, suspect_interval,
@@ -39,98 +44,6 @@ from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict
 from .words import cell_words, expression_words, relation_words, short, table_and_column
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-
-
-@dataclass(frozen=True)
-class Size:
-    """How far a printed number is from what it should be: expected minus printed, as point values."""
-
-    printed: float
-    expected: float
-    unit: str
-    decimals: int
-    proportional: bool = False  # a cost: shown with its relative gap, and as a factor when far off
-
-    @property
-    def difference(self) -> float:
-        return self.expected - self.printed
-
-    @property
-    def ratio(self) -> float | None:
-        return self.expected / self.printed if self.printed and self.expected / self.printed > 0 else None
-
-    @property
-    def far(self) -> bool:
-        """A cost off by a factor of 1.5 or more either way, shown as that factor."""
-        return self.proportional and self.ratio is not None and (self.ratio >= 1.5 or self.ratio <= 1 / 1.5)
-
-    def text(self) -> str:
-        """The difference in the paper's units, "+0.4 GFLOPs", "−0.2 pp" (a difference of percentages is in
-        points), "+0.15" (of a ratio printed as "1.3×": a difference of ratios is a plain number), a cost with
-        its relative gap, "+2,940 MFLOPs (+43%)", or for a cost far from its printed value the factor, "×8.0"."""
-        if self.far:
-            return f"×{show(self.ratio, decimals_for(self.ratio, 2))}"
-        text = show(self.difference, self.decimals, signed=True)
-        if "." in text:  # "+1.60" reads as "+1.6": the digits shown are the difference's, not a printed number's
-            text = text.rstrip("0").rstrip(".")
-        unit = "pp" if self.unit == "%" and not self.proportional else ("" if self.unit == "x" else self.unit)
-        relative = f" ({show(100 * self.difference / self.printed, 0, signed=True)}%)" \
-            if self.proportional and self.printed else ""
-        return with_unit(text, unit) + relative
-
-    def as_json(self) -> dict[str, Any]:
-        return {"printed": self.printed, "expected": self.expected, "difference": round(self.difference, 10),
-                "unit": self.unit, "text": self.text()}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One root cause. `claims` fail on the printed tables, `deviating` cells deviate from their measured
-    values, `measured_claims` fail on the measured values; `cells` are the cells it is about and `inputs`
-    the cells its failing claims read."""
-
-    id: str
-    severity: str
-    cause: str
-    title: str
-    size: Size | None = None
-    claims: tuple[str, ...] = ()
-    measured_claims: tuple[str, ...] = ()
-    deviating: tuple[CellKey, ...] = ()
-    cells: tuple[CellKey, ...] = ()
-    inputs: tuple[CellKey, ...] = ()
-    detail: str = ""
-    source: str = "computed"
-
-    @property
-    def symptoms(self) -> int:
-        """What fails and this finding explains (an unchecked sentence fails nothing)."""
-        unchecked_claims = len(self.claims) if self.cause == CANNOT_CHECK else 0
-        return len(self.claims) - unchecked_claims + len(self.measured_claims) + len(self.deviating)
-
-    @property
-    def severity_words(self) -> str:
-        return SEVERITIES[self.severity]
-
-    @property
-    def size_meaning(self) -> str:
-        """What the size shown beside the finding measures, for a reader who hovers over it."""
-        if self.size is None:
-            return ""
-        if self.size.far:
-            return "what the number should be, as a multiple of what the paper printed"
-        if self.severity == READING:
-            return "how far the first reading misses: what it gives minus what the paper printed, in its units"
-        return ("what the number should be (what the paper's other numbers imply, or the measurement) minus what "
-                "the paper printed, in its units")
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "severity": self.severity, "severity_words": self.severity_words,
-                "cause": self.cause, "title": self.title, "size": self.size.as_json() if self.size else None,
-                "size_meaning": self.size_meaning,
-                "claims": list(self.claims), "measured_claims": list(self.measured_claims),
-                "deviating_cells": [list(k) for k in self.deviating], "cells": [list(k) for k in self.cells],
-                "inputs": [list(k) for k in self.inputs], "detail": self.detail, "source": self.source}
 
 
 @dataclass
@@ -143,12 +56,7 @@ class Inputs:
     verdicts: Mapping[CellKey, Verdict] = field(default_factory=dict)
     measured_results: list[ClaimResult] = field(default_factory=list)
     explanations: Mapping[CellKey, str] = field(default_factory=dict)  # what is known about a deviating cell
-
-
-def slug(*parts: str) -> str:
-    text = "-".join(parts).lower()
-    out = "".join(ch if ch.isalnum() else "-" for ch in text)
-    return "-".join(filter(None, out.split("-")))[:80]
+    sources: Mapping[CellKey, SourceCheck] = field(default_factory=dict)  # quoted cells against their sources
 
 
 def find(inputs: Inputs) -> list[Finding]:
@@ -196,6 +104,9 @@ def find(inputs: Inputs) -> list[Finding]:
     findings += [_relation_finding(paper, r, read_as, printed) for r, read_as in residual
                  if r.claim.kind == "relation"]
 
+    findings += [replace(f, deviating=tuple(k for k in f.cells if k in inputs.verdicts
+                                            and inputs.verdicts[k].status == DEVIATES))
+                 for f in source_findings(paper, inputs.sources, printed)]
     findings += _deviations(inputs, findings)
     findings = _attach_measured_claims(inputs, findings, printed)
     unchecked: dict[str, list[ClaimResult]] = defaultdict(list)

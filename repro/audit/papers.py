@@ -13,7 +13,7 @@ from typing import Any
 from collections.abc import Iterator
 
 from ..errors import DataError, ExpressionError
-from .expr import Expression, parse
+from .expr import Expression, parse, split_ref
 from .numbers import Printed, is_absent, parse_printed
 from ..yamlsrc import LocDict, LocList, load_yaml
 
@@ -254,6 +254,29 @@ class DataReader:
             return Tolerance(abs=float(tol.get("abs", 0.0)), rel=float(tol.get("rel", 0.0)))
         except (TypeError, ValueError):
             raise self.fail(tol.line, f"{name}.tolerance", "numbers for abs and rel") from None
+
+    def optional_list(self, node: LocDict, key: str, name: str) -> LocList:
+        """A list field that may be left out (read as empty)."""
+        if node.get(key) is None:
+            return LocList()
+        return self.seq(node[key], node.line_of(key), f"{name}.{key}")
+
+    def cell(self, paper: Paper, item: object, line: int, field_name: str) -> tuple[str, str, str]:
+        """A cell reference "{table|row|column}" of a printed cell."""
+        text = str(item).strip()
+        try:
+            if not (text.startswith("{") and text.endswith("}")):
+                raise ValueError(f"a cell as {{table|row|column}}, got {text!r}")
+            ref = split_ref(text[1:-1])
+            if paper.cell(*ref).absent:
+                raise ValueError(f"a cell with a value; {text} is printed as absent")
+        except (ValueError, KeyError) as exc:
+            raise self.fail(line, field_name, str(exc.args[0])) from None
+        return ref
+
+    def cells(self, paper: Paper, node: LocDict, key: str, name: str) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.cell(paper, item, node.line_of(key), f"{name}.{key}")
+                     for item in self.optional_list(node, key, name))
 
     def conditions(self, node: LocDict, name: str) -> dict[str, Any]:
         if "conditions" not in node or node["conditions"] is None:

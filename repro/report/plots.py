@@ -1,7 +1,8 @@
 """Plots where a reader would rather look than read, from the tables' data (inline SVG, repro.report.svg).
 
 - accuracy against cost for every table that prints both (the paper's own rows filled, rows cited from
-  other papers hollow and grey; a per-clip cost times the clips column beside it is the cost per video);
+  other papers hollow and grey; a per-clip cost times the clips column beside it is the cost per video), each
+  row at its measured cost where there is one, the printed cost beside it;
   a table that prints accuracy and no cost gets its rows' accuracies side by side instead;
 - measured over published for every measured cell, so deviations stand out against the tolerance band;
 - a table's relations, side against side: the gap between what its printed numbers give on each side of each
@@ -13,14 +14,15 @@ shows (none to leave it out).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..audit.words import cell_words, relation_words
 from ..audit.numbers import show
-from ..audit.papers import Column, Paper, Table, DataReader
-from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED
+from ..audit.papers import CellKey, Column, DataReader, Paper, Table
+from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED, Verdict
 from ..yamlsrc import load_yaml
 from .svg import PALETTE, Chart, Scale
 
@@ -77,7 +79,7 @@ def paper_plots(view: PaperView) -> list[Plot]:
     spec = load_plot_spec(paper)
     plots = []
     for table in paper.tables.values():
-        plots += accuracy_cost_plots(table, spec) or accuracy_by_row(table, spec)
+        plots += accuracy_cost_plots(table, spec, view.verdicts) or accuracy_by_row(table, spec)
         plots += relations_plot(view, table)
     measured = measured_over_published(view)
     return plots + ([measured] if measured else [])
@@ -107,26 +109,43 @@ def _pairs(table: Table, spec: PlotSpec) -> list[tuple[Column, Column, Column | 
     return found
 
 
-def accuracy_cost_plots(table: Table, spec: PlotSpec) -> list[Plot]:
+def _measured_cost(verdict: Verdict | None) -> float | None:
+    """The cost a cell's plot point sits at when it was measured (the paper's counting convention where that
+    is how the cell reproduces); None when it was not, or only on a proxy."""
+    if verdict is None or verdict.measured is None or verdict.measurement.proxy:
+        return None
+    if verdict.status == CONVENTION and verdict.alternative_value is not None:
+        return verdict.alternative_value
+    return verdict.measured if verdict.status in (REPRODUCED, DEVIATES, CONVENTION) else None
+
+
+def accuracy_cost_plots(table: Table, spec: PlotSpec, verdicts: Mapping[CellKey, Verdict] | None = None) -> list[Plot]:
+    """Accuracy against cost; a row whose cost was measured sits at the measured cost, with the printed cost
+    beside it (a small hollow mark joined by a dashed line)."""
     pairs = _pairs(table, spec)
     if not pairs:
         return []
-    points = []  # (series index, row, cost, accuracy, cited, the printed numbers)
+    points = []  # (series index, row, cost, accuracy, cited, the numbers, printed cost where measured)
     for index, (acc, cost, clips) in enumerate(pairs):
         for row in table.rows:
             a, c = table.cells[(row, acc.label)], table.cells[(row, cost.label)]
             n = table.cells[(row, clips.label)] if clips else None
             if a.absent or c.absent or (n is not None and n.absent):
                 continue
-            total = c.value * (n.value if n is not None else 1)
+            times = n.value if n is not None else 1
+            measured = _measured_cost((verdicts or {}).get(c.key))
+            total = (measured if measured is not None else c.value) * times
             shown = f"{a.printed}{'%' if a.unit == '%' else ''} at {c.printed} {c.unit}" + (
-                f" × {n.printed} clips = {show(total)} {c.unit}" if n is not None else "")
-            points.append((index, row, total, a.value, bool(CITATION.search(row)), shown))
+                f" × {n.printed} clips = {show(c.value * times)} {c.unit}" if n is not None else "") + (
+                f" printed; measured {show(measured)} {c.unit}" + (f" × {n.printed} = {show(total)}" if n else "")
+                if measured is not None else "")
+            points.append((index, row, total, a.value, bool(CITATION.search(row)), shown,
+                           c.value * times if measured is not None else None))
     if len(points) < 2:
         return []
     per_video = any(clips for _, _, clips in pairs)
     unit = pairs[0][1].unit
-    x_scale = Scale.fit([p[2] for p in points])
+    x_scale = Scale.fit([p[2] for p in points] + [p[6] for p in points if p[6] is not None])
     x_label = (f"{unit} per video (per clip × clips)" if per_video else unit) + (", log scale" if x_scale.log else "")
     names = _acc_names([acc for acc, _, _ in pairs])
     y_label = f"{names[0]}, {pairs[0][0].unit}" if len(pairs) == 1 else "accuracy, %"
@@ -139,15 +158,24 @@ def accuracy_cost_plots(table: Table, spec: PlotSpec) -> list[Plot]:
         chart.legend.append((names[index] if len(pairs) > 1 else "the paper's rows", colour, True))
     if any(p[4] for p in points):
         chart.legend.append(("cited from other papers", CITED_GREY, False))
-    for index, row, total, accuracy, cited, shown in points:
+    if any(p[6] is not None for p in points):
+        chart.legend.append(("small: printed cost", CITED_GREY, False))
+    for index, row, total, accuracy, cited, shown, printed in points:
         colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
         tip = f"{row} · {pairs[index][0].label}: {shown}"
+        if printed is not None:
+            chart.line([(printed, accuracy), (total, accuracy)], colour, dash=True, width=1)
+            chart.point(printed, accuracy, colour, f"{row}: the printed cost, {show(printed)} {unit}", filled=False,
+                        radius=2.5)
         chart.point(total, accuracy, colour, tip, filled=not cited,
                     text=None if len(pairs) > 2 else row.split(" / ")[-1])
+    measured_any = any(p[6] is not None for p in points)
     caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
                + (" per video (the per-clip cost times the clips printed beside it)" if per_video else "")
+               + (": the measured cost where this suite measured it, with the printed cost as a small hollow mark "
+                  "joined by a dashed line" if measured_any else "")
                + ". Filled: the paper's own rows; hollow grey: rows cited from other papers. "
-                 "Hover a point for its row.")
+                 "Hover a point for its numbers.")
     return [Plot(f"plot-accuracy-{table.table}", f"Table {table.table}: accuracy against {unit}", table.table,
                  chart.svg(), caption)]
 

@@ -13,6 +13,7 @@ import jinja2
 
 from .. import __version__
 from ..atomic import write_text_atomic
+from ..audit.citations import DIFFERS, EQUAL, NOT_FOUND, OTHER_CONFIG, ROUNDED
 from ..audit.claims import OP_WORDS, computed_text
 from ..audit.findings import ERROR, READING, SLIP, UNCHECKED
 from ..audit.numbers import show
@@ -31,12 +32,14 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt.num, ms=fmt.ms, ratio_text=paper_ratio_text, cell_id=fmt.cell_id, at_cell=fmt.at_cell,
                        delta=fmt.delta, words=fmt.words, show=show,
-                       verdict_class=lambda status: VERDICT_SHORT[status].replace(" ", "-"))
+                       verdict_class=lambda status: VERDICT_SHORT[status].replace(" ", "-"),
+                       slug=lambda text: text.replace(" ", "-"))
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES, NOT_MEASURED=NOT_MEASURED,
                        CONVENTION=CONVENTION, CAUSE_WORDS=CAUSE_WORDS, CAUSE_BADGE=CAUSE_BADGE, CITED=CITED,
                        NEEDS_DATA=NEEDS_DATA, PENDING=PENDING, NOT_MEASURABLE=NOT_MEASURABLE, HOLDS=HOLDS, FAILS=FAILS,
                        version=__version__, summary_sentence=summary_sentence, computed_text=computed_text,
-                       top_findings=top_findings)
+                       top_findings=top_findings, SOURCE_EQUAL=EQUAL, SOURCE_ROUNDED=ROUNDED,
+                       SOURCE_OTHER=OTHER_CONFIG, SOURCE_DIFFERS=DIFFERS, SOURCE_NOT_FOUND=NOT_FOUND)
     return env
 
 
@@ -76,6 +79,13 @@ def summary_sentence(view: PaperView) -> str:
                  f"{'needs' if causes[NEEDS_DATA] == 1 else 'need'} the dataset and a GPU{pending}; "
                  f"{_plural(causes[CITED], 'cell is', 'cells are')} cited from other papers and "
                  f"{causes[NOT_MEASURABLE]} {'is' if causes[NOT_MEASURABLE] == 1 else 'are'} not measurable here.")
+    if view.sources:
+        sc = view.source_counts()
+        parts.append(f"Of the {_plural(len(view.sources), 'number')} quoted from other papers, "
+                     f"{sc[EQUAL] + sc[ROUNDED]} match their sources, {sc[OTHER_CONFIG]} "
+                     f"{'is' if sc[OTHER_CONFIG] == 1 else 'are'} another configuration's, {sc[DIFFERS]} "
+                     f"{'differs' if sc[DIFFERS] == 1 else 'differ'} and {sc[NOT_FOUND]} "
+                     f"{'was' if sc[NOT_FOUND] == 1 else 'were'} not found in a source read here.")
     return " ".join(parts)
 
 

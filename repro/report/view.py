@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..audit.citations import SOURCE_VERDICTS, SourceCheck, check_citations, load_citations
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
 from ..audit.findings import Finding, Inputs, counts, find, shown_first
 from ..audit.papers import CellKey, MethodNote, Paper, Table
@@ -39,6 +40,7 @@ class PaperView:
     cell_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)  # the findings a cell is the subject of
     input_findings: dict[CellKey, list[Finding]] = field(default_factory=dict)  # ... whose failing claims read it
     claim_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    sources: dict[CellKey, SourceCheck] = field(default_factory=dict)  # quoted cells against their sources
 
     def __post_init__(self) -> None:
         if self.performance:
@@ -78,6 +80,17 @@ class PaperView:
         cited = [v for k, v in self.result_verdicts.items()
                  if self.paper.cell(*k).kind in ("params", "flops") and CITATION.search(k[1])]
         return sum(v.measured is not None and not v.measurement.proxy for v in cited), len(cited)
+
+    def source_counts(self) -> Counter:
+        """Quoted cells per source verdict."""
+        return Counter({v: 0 for v in SOURCE_VERDICTS}) | Counter(c.verdict for c in self.sources.values())
+
+    def citations(self) -> list[tuple[Any, list[SourceCheck]]]:
+        """Each cited entry with the checks of its cells, in the file's order."""
+        grouped: dict[str, tuple[Any, list[SourceCheck]]] = {}
+        for check_ in self.sources.values():
+            grouped.setdefault(check_.citation.where, (check_.citation, []))[1].append(check_)
+        return list(grouped.values())
 
     def measurable(self) -> int:
         """Result cells this suite can measure: measured ones, and those that need only the dataset and a GPU."""
@@ -173,9 +186,11 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
         runs.setdefault(m.provenance.get("mlflow_run", "?"), m.provenance)
     results = ordered(audit_paper(paper))
     measured_results = claims_on_measured_values(paper, verdicts)
+    sources = check_citations(paper, load_citations(paper))
     findings = find(Inputs(paper, results, verdicts, measured_results,
-                           {k: c.explain for k, c in costs.items() if c.explain}))
+                           {k: c.explain for k, c in costs.items() if c.explain}, sources))
     view = PaperView(paper, results, verdicts, findings, measured_results, list(runs.values()), costs=costs,
+                     sources=sources,
                      extras=[(e, (extras or {}).get((paper.id, e.id))) for e in spec.extras] if spec else [],
                      proxies=_proxies(paper, proxy_outcomes or {}), performance=performance)
     view.plots = paper_plots(view)

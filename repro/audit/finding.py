@@ -1,0 +1,111 @@
+"""A finding: one root cause, with its severity, its size in the paper's units and the evidence it explains
+(repro.audit.findings computes them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .numbers import decimals_for, show, with_unit
+from .papers import CellKey
+from .severity import CANNOT_CHECK, READING, SEVERITIES
+
+
+@dataclass(frozen=True)
+class Size:
+    """How far a printed number is from what it should be: expected minus printed, as point values."""
+
+    printed: float
+    expected: float
+    unit: str
+    decimals: int
+    proportional: bool = False  # a cost: shown with its relative gap, and as a factor when far off
+
+    @property
+    def difference(self) -> float:
+        return self.expected - self.printed
+
+    @property
+    def ratio(self) -> float | None:
+        return self.expected / self.printed if self.printed and self.expected / self.printed > 0 else None
+
+    @property
+    def far(self) -> bool:
+        """A cost off by a factor of 1.5 or more either way, shown as that factor."""
+        return self.proportional and self.ratio is not None and (self.ratio >= 1.5 or self.ratio <= 1 / 1.5)
+
+    def text(self) -> str:
+        """The difference in the paper's units, "+0.4 GFLOPs", "−0.2 pp" (a difference of percentages is in
+        points), "+0.15" (of a ratio printed as "1.3×": a difference of ratios is a plain number), a cost with
+        its relative gap, "+2,940 MFLOPs (+43%)", or for a cost far from its printed value the factor, "×8.0"."""
+        if self.far:
+            return f"×{show(self.ratio, decimals_for(self.ratio, 2))}"
+        text = show(self.difference, self.decimals, signed=True)
+        if "." in text:  # "+1.60" reads as "+1.6": the digits shown are the difference's, not a printed number's
+            text = text.rstrip("0").rstrip(".")
+        unit = "pp" if self.unit == "%" and not self.proportional else ("" if self.unit == "x" else self.unit)
+        relative = f" ({show(100 * self.difference / self.printed, 0, signed=True)}%)" \
+            if self.proportional and self.printed else ""
+        return with_unit(text, unit) + relative
+
+    def as_json(self) -> dict[str, Any]:
+        return {"printed": self.printed, "expected": self.expected, "difference": round(self.difference, 10),
+                "unit": self.unit, "text": self.text()}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One root cause. `claims` fail on the printed tables, `deviating` cells deviate from their measured
+    values, `measured_claims` fail on the measured values; `cells` are the cells it is about and `inputs`
+    the cells its failing claims read."""
+
+    id: str
+    severity: str
+    cause: str
+    title: str
+    size: Size | None = None
+    claims: tuple[str, ...] = ()
+    measured_claims: tuple[str, ...] = ()
+    deviating: tuple[CellKey, ...] = ()
+    cells: tuple[CellKey, ...] = ()
+    inputs: tuple[CellKey, ...] = ()
+    detail: str = ""
+    source: str = "computed"
+    notes: tuple[str, ...] = ()  # what the finding changes, shown under it (e.g. a claim re-checked)
+
+    @property
+    def symptoms(self) -> int:
+        """What fails and this finding explains (an unchecked sentence fails nothing)."""
+        unchecked_claims = len(self.claims) if self.cause == CANNOT_CHECK else 0
+        return len(self.claims) - unchecked_claims + len(self.measured_claims) + len(self.deviating)
+
+    @property
+    def severity_words(self) -> str:
+        return SEVERITIES[self.severity]
+
+    @property
+    def size_meaning(self) -> str:
+        """What the size shown beside the finding measures, for a reader who hovers over it."""
+        if self.size is None:
+            return ""
+        if self.size.far:
+            return "what the number should be, as a multiple of what the paper printed"
+        if self.severity == READING:
+            return "how far the first reading misses: what it gives minus what the paper printed, in its units"
+        return ("what the number should be (what the paper's other numbers imply, or the measurement) minus what "
+                "the paper printed, in its units")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "severity": self.severity, "severity_words": self.severity_words,
+                "cause": self.cause, "title": self.title, "size": self.size.as_json() if self.size else None,
+                "size_meaning": self.size_meaning,
+                "claims": list(self.claims), "measured_claims": list(self.measured_claims),
+                "deviating_cells": [list(k) for k in self.deviating], "cells": [list(k) for k in self.cells],
+                "inputs": [list(k) for k in self.inputs], "detail": self.detail, "source": self.source,
+                "notes": list(self.notes)}
+
+
+
+def slug(*parts: str) -> str:
+    text = "-".join(parts).lower()
+    out = "".join(ch if ch.isalnum() else "-" for ch in text)
+    return "-".join(filter(None, out.split("-")))[:80]
