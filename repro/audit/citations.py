@@ -225,7 +225,7 @@ def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
         where = f"Table {table} · {row} · {columns}"
         corrected = [c for c in group if c.correction is not None]
         if verdict == OTHER_CONFIG:
-            configuration = "; ".join(dict.fromkeys(c.matched.configuration.split(" (")[0] for c in group))
+            configuration = "; ".join(_shortest_names(c.matched.configuration.split(" (")[0] for c in group))
             title = (f"{where}: {quoted} {'are the numbers' if len(group) > 1 else 'is the number'} published for "
                      f"{configuration}, not for the row's configuration")
             if corrected:
@@ -250,6 +250,15 @@ def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
                              detail=detail,
                              notes=recheck_claims(paper, corrected, printed)))
     return found
+
+
+def _shortest_names(names) -> list[str]:
+    """Distinct configuration names, a name that extends another ("TSN, ECCV 2016, the abstract's") dropped."""
+    kept: list[str] = []
+    for name in sorted(dict.fromkeys(names), key=len):
+        if not any(name.startswith(k) for k in kept):
+            kept.append(name)
+    return kept
 
 
 def recheck_claims(paper: Paper, corrected: list[SourceCheck], printed: Mapping[CellKey, Interval]) -> tuple[str, ...]:
