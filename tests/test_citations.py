@@ -146,3 +146,51 @@ def test_every_paper_with_cited_rows_says_where_each_quoted_number_was_read():
                 # a repository at a commit, a document's table or page, or an issue thread, and the text quoted
                 assert re.search(r"@[0-9a-f]{7,}|Table|page|abstract|issue|#\d+", entry.read), (paper.id, entry.read)
                 assert "'" in entry.read, (paper.id, entry.read)
+
+
+def test_the_accuracy_plot_puts_a_measured_row_at_its_measured_cost_and_keeps_the_printed_one(tmp_path):
+    from repro.audit.verdicts import Measurement
+    from repro.report.plots import PlotSpec, accuracy_cost_plots
+
+    paper = _paper(tmp_path)
+    measured_key = ("1", "B-Net [4]", "GFLOPs")
+    verdicts = {c.key: judge(c, Measurement(111.2) if c.key == measured_key else None) for c in paper.cells()}
+    (plot,) = accuracy_cost_plots(paper.tables["1"], PlotSpec({}), verdicts)
+    assert "measured 111 GFLOPs" in plot.svg and "B-Net [4]: the printed cost, 108 GFLOPs" in plot.svg
+    assert plot.svg.count('r="2.5"') == 1  # one printed mark: the only measured row
+    (unmeasured,) = accuracy_cost_plots(paper.tables["1"], PlotSpec({}), {})
+    assert "printed cost" not in unmeasured.svg
+
+
+COPIED = """\
+tables:
+  - table: "1"
+    caption: Compared methods.
+    columns:
+      - {label: Params, unit: M, kind: params}
+      - {label: GFLOPs, unit: GFLOPs, kind: flops}
+    rows:
+      - {label: "P-Net [3]", values: [27.2, 19.16]}
+      - {label: "Q-Net [4]", values: [27.2, 19.16]}
+      - {label: "R-Net [5]", values: [30.1, 19.16]}
+"""
+
+
+def test_rows_of_two_models_printing_the_same_numbers_are_a_copy_when_a_measurement_says_so(tmp_path):
+    from repro.audit.verdicts import Measurement
+
+    folder = write_paper(tmp_path / "papers", tables=COPIED, claims="claims: []\n")
+    paper = load_paper(folder)
+    q_net = {("1", "Q-Net [4]", "Params"): 35.4, ("1", "Q-Net [4]", "GFLOPs"): 40.96}
+
+    def copies(measured):
+        verdicts = {c.key: judge(c, Measurement(measured[c.key]) if c.key in measured else None)
+                    for c in paper.cells()}
+        return [f for f in find(Inputs(paper, audit_paper(paper), verdicts)) if f.cause == "a row copied from another"]
+
+    assert copies({}) == []  # the same numbers alone are no evidence
+    (copy,) = copies(q_net)
+    assert copy.severity == ERROR and set(copy.cells) == {(t, r, c) for t, r, c in q_net} | {
+        ("1", "P-Net [3]", "Params"), ("1", "P-Net [3]", "GFLOPs")}
+    assert "different models print the same Params 27.2, GFLOPs 19.16" in copy.title and "measures 35.4" in copy.title
+    assert set(copy.deviating) == set(q_net)  # the deviations it explains are not findings of their own

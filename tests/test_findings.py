@@ -328,3 +328,26 @@ def test_the_relations_plot_draws_only_what_rounding_alone_judges(tmp_path):
     [plot] = relations_plot(build_view(paper, {}), paper.tables["1"])
     assert len(re.findall(r"; (?:holds|fails) \(", plot.svg)) == 3
     assert "l64-above-l8" not in plot.svg and "l16-is-2x-l8" in plot.svg
+
+
+def test_one_quoted_cost_printed_in_two_rows_is_one_finding(tmp_path):
+    """A cited model listed under two settings prints its cost twice; measured, both deviate for one cause.
+    Another model's deviation with the same numbers stays a finding of its own."""
+    tables = """\
+    tables:
+      - table: "1"
+        caption: Compared methods.
+        columns:
+          - {label: GFLOPs, unit: GFLOPs, kind: flops}
+        rows:
+          - {label: "Pretrained / X-Net [3]", values: [108]}
+          - {label: "Scratch / X-Net [3]", values: [108]}
+          - {label: "Scratch / Y-Net [4]", values: [108]}
+    """
+    paper = _paper(tmp_path, tables=tables, claims="claims: []\n")
+    measured = {c.key: Measurement(111.2) for c in paper.cells()}
+    found = [f for f in _find(paper, measured) if f.deviating]
+    assert sorted(len(f.deviating) for f in found) == [1, 2]
+    pair = next(f for f in found if len(f.deviating) == 2)
+    assert pair.title == ("Table 1 · Pretrained / X-Net [3] and Scratch / X-Net [3] · GFLOPs: printed 108, "
+                          "measured 111.2")

@@ -7,18 +7,11 @@ or not found in the source.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..yamlsrc import load_yaml
-from .claims import check, interval_of
-from .expr import Interval
-from .finding import Finding, Size, slug
 from .numbers import Printed, parse_printed
 from .papers import CellKey, DataReader, Paper
-from .severity import ERROR, READING
 from .verdicts import CITATION
 
 SAME, OTHER = "same", "other"
@@ -40,10 +33,6 @@ class Published:
     configuration: str
     read: str
     caveat: str | None
-    where: str  # file:line of the entry
-
-    def words(self) -> str:
-        return f"{self.value.text} ({self.configuration})"
 
 
 @dataclass(frozen=True)
@@ -107,9 +96,7 @@ def load_citations(paper: Paper) -> list[Citation]:
     if not path.is_file():
         return []
     reader = DataReader(path)
-    top = reader.mapping(load_yaml(path), 1, "citations.yaml")
-    reader.known(top, "citations.yaml", ("citations",))
-    nodes = reader.seq(top.get("citations"), top.line_of("citations"), "citations")
+    top, nodes = reader.top_list("citations")
     found: list[Citation] = []
     covered: dict[tuple[str, str], str] = {}
     for index, node in enumerate(nodes):
@@ -150,7 +137,9 @@ def load_citations(paper: Paper) -> list[Citation]:
 
 
 def _present(paper: Paper, table: str, row: str) -> list[CellKey]:
-    return [c.key for c in paper.cells() if c.table == table and c.row == row and c.kind != "count"]
+    """The row's printed numbers, without the counts (clips, frames) that are settings, not results."""
+    t = paper.tables[table]
+    return [cell.key for col in t.columns if not (cell := t.cells[(row, col.label)]).absent and cell.kind != "count"]
 
 
 def _published(reader: DataReader, paper: Paper, node, line: int, name: str, table: str,
@@ -168,7 +157,7 @@ def _published(reader: DataReader, paper: Paper, node, line: int, name: str, tab
             from None
     return Published(key, value, reader.choice(node, "setting", name, (SAME, OTHER), SAME),
                      reader.text(node, "configuration", name), reader.text(node, "read", name),
-                     reader.text(node, "caveat", name, required=False), f"{reader.path}:{node.line}")
+                     reader.text(node, "caveat", name, required=False))
 
 
 def agreement(printed: Printed, source: Printed) -> str | None:
@@ -205,78 +194,3 @@ def _judge(printed: Printed, key: CellKey, citation: Citation) -> SourceCheck:
     if same:
         return SourceCheck(key, DIFFERS, citation, correction=same[0])
     return SourceCheck(key, NOT_FOUND, citation)
-
-
-def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
-                    printed: Mapping[CellKey, Interval]) -> list[Finding]:
-    """One finding per cited row and kind: quoted numbers that are another configuration's (a reading: they
-    hold for that configuration), and quoted numbers their source prints otherwise (an error). Each claim
-    that reads a corrected cell is checked again with the source's number, and the finding says whether it
-    still holds."""
-    groups: dict[tuple[str, str, str], list[SourceCheck]] = defaultdict(list)
-    for check_ in checks.values():
-        if check_.verdict in (OTHER_CONFIG, DIFFERS):
-            groups[(check_.cell[0], check_.cell[1], check_.verdict)].append(check_)
-    found = []
-    for (table, row, verdict), group in groups.items():
-        cells = tuple(c.cell for c in group)
-        quoted = " and ".join(paper.cell(*c.cell).printed for c in group)
-        columns = ", ".join(c.cell[2] for c in group)
-        where = f"Table {table} · {row} · {columns}"
-        corrected = [c for c in group if c.correction is not None]
-        if verdict == OTHER_CONFIG:
-            configuration = "; ".join(_shortest_names(c.matched.configuration.split(" (")[0] for c in group))
-            title = (f"{where}: {quoted} {'are the numbers' if len(group) > 1 else 'is the number'} published for "
-                     f"{configuration}, not for the row's configuration")
-            if corrected:
-                title += f" ({' and '.join(c.correction.value.text for c in corrected)})"
-            severity, cause = READING, "a quoted number of another configuration"
-        else:
-            title = (f"{where}: printed {quoted}, its source prints "
-                     f"{' and '.join(c.correction.value.text for c in group)}")
-            severity, cause = ERROR, "a quoted number that its source does not print"
-        biggest = max(corrected, key=lambda c: abs(c.correction.value.value - paper.cell(*c.cell).value),
-                      default=None)
-        size = None
-        if biggest is not None:
-            cell = paper.cell(*biggest.cell)
-            size = Size(cell.value, biggest.correction.value.value, cell.unit,
-                        max(cell.printed_number().decimals, biggest.correction.value.decimals),
-                        proportional=cell.kind in ("params", "flops", "time"))
-        detail = " ".join(f"{c.cell[2]}: {c.text()}." + (f" Caveat: {p.caveat}." if (p := c.matched or c.correction)
-                                                         and p.caveat else "") for c in group)
-        detail += f" Recorded in {group[0].citation.where}."
-        found.append(Finding(slug("source", verdict, table, row), severity, cause, title, size, cells=cells,
-                             detail=detail,
-                             notes=recheck_claims(paper, corrected, printed)))
-    return found
-
-
-def _shortest_names(names) -> list[str]:
-    """Distinct configuration names, a name that extends another ("TSN, ECCV 2016, the abstract's") dropped."""
-    kept: list[str] = []
-    for name in sorted(dict.fromkeys(names), key=len):
-        if not any(name.startswith(k) for k in kept):
-            kept.append(name)
-    return kept
-
-
-def recheck_claims(paper: Paper, corrected: list[SourceCheck], printed: Mapping[CellKey, Interval]) -> tuple[str, ...]:
-    """Each primary claim that reads a corrected cell, checked with the printed cells and with the source's
-    numbers in their place: one line each, saying whether it still holds."""
-    if not corrected:
-        return ()
-    lookup = dict(printed) | {c.cell: interval_of(c.correction.value) for c in corrected}
-    keys = {c.cell for c in corrected}
-    lines = []
-    for claim in paper.claims:
-        if claim.reading != "primary" or claim.expr is None or not keys & set(claim.refs):
-            continue
-        before, after = check(claim, printed).consistent, check(claim, lookup).consistent
-        if after is None:
-            continue
-        then = {True: "holds", False: "fails", None: "cannot be checked"}[before]
-        now = ("still holds" if before else "holds") if after else ("no longer holds" if before else "still fails")
-        lines.append(f"{claim.kind.capitalize()} {claim.id} ({claim.where or 'the text'}: “{claim.quote}”) "
-                     f"{then} with the printed numbers and {now} with the source's.")
-    return tuple(lines)

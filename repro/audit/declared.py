@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..yamlsrc import load_yaml
 from .claims import check
 from .expr import Expression, Interval
 from .papers import OPS, CellKey, Claim, Paper, DataReader, read_expr
@@ -50,9 +49,7 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
     if not path.is_file():
         return []
     reader = DataReader(path)
-    top = reader.mapping(load_yaml(path), 1, "findings.yaml")
-    reader.known(top, "findings.yaml", ("findings",))
-    nodes = reader.seq(top.get("findings"), top.line_of("findings"), "findings")
+    _, nodes = reader.top_list("findings")
     claim_ids = {c.id for c in paper.claims}
     found: list[DeclaredFinding] = []
     for index, node in enumerate(nodes):

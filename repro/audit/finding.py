@@ -104,7 +104,6 @@ class Finding:
                 "notes": list(self.notes)}
 
 
-
 def slug(*parts: str) -> str:
     text = "-".join(parts).lower()
     out = "".join(ch if ch.isalnum() else "-" for ch in text)

@@ -12,9 +12,10 @@ relations is one finding. In order:
 4. sentences that hold only under another reading (claims.yaml `reading: alternative` of the same number);
 5. what is left: one finding per sentence of the text (a truncation when its number is the computed one
    with the last digits cut) and one per relation, judged on the cells as corrected by step 3;
-6. quoted numbers against their sources (repro.audit.citations): a cited row's numbers that are another
-   configuration's, and numbers the source prints otherwise, one finding per row; a measured cost of the
-   same cells that deviates joins it;
+6. quoted numbers against their sources (repro.audit.source_findings): a cited row's numbers that are
+   another configuration's, and numbers the source prints otherwise, one finding per row (a measured cost of
+   the same cells that deviates joins it); rows of different models printing the same numbers that a
+   measurement or a source shows are not all theirs (a copied row);
 7. measured deviations: cells that match a declared alternative (the paper's counting convention, another
    configuration), grouped per table, and cells that deviate for a reason the costs declare or none;
 8. claims that the measured values contradict, under the finding of a deviating cell they read if any;
@@ -30,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from .citations import SourceCheck, source_findings
+from .citations import SourceCheck
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
@@ -38,6 +39,7 @@ from .finding import Finding, Size, slug
 from .numbers import show, with_unit
 from .papers import CellKey, Claim, Paper
 from .severity import CANNOT_CHECK, ERROR, READING, SEVERITIES, SLIP, UNCHECKED
+from .source_findings import copied_rows, source_findings
 from .suspects import (implied_value, key_cells, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
 from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict
@@ -107,6 +109,7 @@ def find(inputs: Inputs) -> list[Finding]:
     findings += [replace(f, deviating=tuple(k for k in f.cells if k in inputs.verdicts
                                             and inputs.verdicts[k].status == DEVIATES))
                  for f in source_findings(paper, inputs.sources, printed)]
+    findings += copied_rows(paper, inputs.verdicts, inputs.sources, {k for f in findings for k in f.cells})
     findings += _deviations(inputs, findings)
     findings = _attach_measured_claims(inputs, findings, printed)
     unchecked: dict[str, list[ClaimResult]] = defaultdict(list)
@@ -296,23 +299,33 @@ def _relation_finding(paper: Paper, result: ClaimResult, corrections: Mapping[Ce
 
 def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
     """Findings for measured cells not yet explained: cells that match a declared alternative (the paper's
-    counting convention, another configuration) grouped per table and alternative; the rest one each."""
+    counting convention, another configuration) grouped per table and alternative; the rest one each, except
+    that one quoted cost of one model printed in several rows (a method listed under two settings) is one."""
     explained = {k for f in findings for k in (*f.deviating, *f.cells)}
     paper, found = inputs.paper, []
     alternatives: dict[tuple[str, str, str], list[CellKey]] = defaultdict(list)
+    deviating: dict[tuple, list[CellKey]] = defaultdict(list)
     for key, verdict in inputs.verdicts.items():
         if verdict.matches and verdict.status in (CONVENTION, DEVIATES) and key not in explained:
             alternatives[(key[0], verdict.matches_kind, verdict.matches)].append(key)
         elif verdict.status == DEVIATES and key not in explained:
             cell = paper.cell(*key)
-            decimals = cell.printed_number().decimals
-            cited = CITATION.search(key[1])
-            found.append(Finding(
-                slug("deviates", *key), ERROR,
-                "a quoted cost that the cited model does not have" if cited else "measured value deviates",
-                f"{cell_words(key)}: printed {cell.printed}, measured {show(verdict.measured, decimals + 1)}",
-                _measured_size(cell, verdict.measured), deviating=(key,), cells=(key,),
-                detail=inputs.explanations.get(key, "No explanation is known.")))
+            # the same quoted number of the same model, printed in several rows, is one cause
+            same_quote = (key[0], key[1].split(" / ")[-1], key[2], cell.printed, round(verdict.measured, 9)) \
+                if CITATION.search(key[1]) else key
+            deviating[same_quote].append(key)
+    for keys in deviating.values():
+        key, verdict = keys[0], inputs.verdicts[keys[0]]
+        cell = paper.cell(*key)
+        rows = " and ".join(k[1] for k in keys)
+        cause = "a quoted cost that the cited model does not have" if CITATION.search(key[1]) else \
+            "measured value deviates"
+        found.append(Finding(
+            slug("deviates", *key), ERROR, cause,
+            f"Table {key[0]} · {rows} · {key[2]}: printed {cell.printed}, measured "
+            f"{show(verdict.measured, cell.printed_number().decimals + 1)}",
+            _measured_size(cell, verdict.measured), deviating=tuple(keys), cells=tuple(keys),
+            detail=inputs.explanations.get(key, "No explanation is known.")))
     for (table, kind, label), keys in alternatives.items():
         columns = ", ".join(sorted({k[2] for k in keys}))
         biggest = max(keys, key=lambda k: abs(inputs.verdicts[k].relative or 0))

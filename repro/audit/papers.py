@@ -255,6 +255,12 @@ class DataReader:
         except (TypeError, ValueError):
             raise self.fail(tol.line, f"{name}.tolerance", "numbers for abs and rel") from None
 
+    def top_list(self, key: str) -> tuple[LocDict, LocList]:
+        """The file's one field, a list under `key:` (findings.yaml, citations.yaml, plots.yaml)."""
+        top = self.mapping(load_yaml(self.path), 1, self.path.name)
+        self.known(top, self.path.name, (key,))
+        return top, self.seq(top.get(key), top.line_of(key), key)
+
     def optional_list(self, node: LocDict, key: str, name: str) -> LocList:
         """A list field that may be left out (read as empty)."""
         if node.get(key) is None:

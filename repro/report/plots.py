@@ -23,7 +23,6 @@ from ..audit.words import cell_words, relation_words
 from ..audit.numbers import show
 from ..audit.papers import CellKey, Column, DataReader, Paper, Table
 from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED, Verdict
-from ..yamlsrc import load_yaml
 from .svg import PALETTE, Chart, Scale
 
 if TYPE_CHECKING:
@@ -52,9 +51,7 @@ def load_plot_spec(paper: Paper) -> PlotSpec:
     if not path.is_file():
         return PlotSpec({})
     reader = DataReader(path)
-    top = reader.mapping(load_yaml(path), 1, "plots.yaml")
-    reader.known(top, "plots.yaml", ("plots",))
-    nodes = reader.seq(top.get("plots"), top.line_of("plots"), "plots")
+    _, nodes = reader.top_list("plots")
     accuracy = {}
     for index, node in enumerate(nodes):
         name = f"plots[{index}]"
