@@ -9,7 +9,9 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from .data.skips import TooManyUnreadable
-from .errors import DataError, WeightsError
+from .errors import DataError, UsageError, WeightsError
+from .argtypes import device, existing_folder, non_negative_int, out_file, out_folder, share
+from .store.backend import StoreError, check_uri
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -31,9 +33,16 @@ def _views(papers: list, args: argparse.Namespace, outcomes: dict | None = None,
     """Each paper's view (verdicts, audit, findings) over what MLflow holds; raises DataError for a declared
     finding whose evidence no longer holds."""
     from .report.render import build_views
-    from .tracking import load_all
+    from .store.tracking import load_all
 
-    return build_views(papers, *load_all(papers, args.tracking_uri), proxy_outcomes=outcomes, benchmarks=benchmarks)
+    cells, extras = load_all(papers, args.tracking_uri)
+    if not cells and not extras:
+        from .store.backend import tracking_uri
+
+        print(f"note: the store {tracking_uri(args.tracking_uri)} holds no measurements, so every measured cell "
+              f"reads 'not measured' (run `repro costs`, or pass the store you meant with --tracking-uri)",
+              file=sys.stderr)
+    return build_views(papers, cells, extras, proxy_outcomes=outcomes, benchmarks=benchmarks)
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -69,8 +78,9 @@ def _findings(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_costs(papers: list, args: argparse.Namespace) -> list:
-    """Measure (and unless --no-log, record in MLflow) every cost cell of `papers`."""
+def _measure_costs(papers: list, args: argparse.Namespace, kept: list) -> list:
+    """Measure (and unless --no-log, record in MLflow) every cost cell of `papers`; what the store does not
+    take is kept on disk and its pending.Kept appended to `kept`."""
     from .console import progress
     from .costs import Meter, default_cache_dir, log, measure_paper, specs
 
@@ -81,9 +91,21 @@ def _measure_costs(papers: list, args: argparse.Namespace) -> list:
             step = lambda probe, pid=spec.paper.id: advance(f"{pid}: {probe.name}")  # noqa: E731
             measured.append(measure_paper(spec, meter, step))
     if not getattr(args, "no_log", False):
+        from .store.pending import Kept
+
         for costs in measured:
-            log(costs, args.tracking_uri)
+            try:
+                log(costs, args.tracking_uri)
+            except Kept as exc:
+                kept.append(exc)
     return measured
+
+
+def _said_kept(kept: list) -> int:
+    """Print what the store did not take (it is on disk); 1 when there was any."""
+    for exc in kept:
+        print(f"error: the store did not take a record: {exc}", file=sys.stderr)
+    return 1 if kept else 0
 
 
 def _costs(args: argparse.Namespace) -> int:
@@ -92,7 +114,8 @@ def _costs(args: argparse.Namespace) -> int:
     from .costs import extra_rows, not_built_rows, probe_rows, rows
     from .audit.papers import load_papers
 
-    measured = _measure_costs(load_papers(args.paper), args)
+    kept: list = []
+    measured = _measure_costs(load_papers(args.paper), args, kept)
     print_costs(measured)
     if args.json:
         data = {"cells": [r for c in measured for r in rows(c)],
@@ -101,7 +124,7 @@ def _costs(args: argparse.Namespace) -> int:
                 "probes": {c.spec.paper.id: probe_rows(c) for c in measured}}
         write_text_atomic(Path(args.json), json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {args.json}")
-    return 0
+    return _said_kept(kept)
 
 
 def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ...] = (),
@@ -159,17 +182,18 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     papers = load_papers(args.paper)
     check_paper_data(load_papers())
+    kept: list = []
     if not args.no_measure:
         from .console import print_costs
 
-        print_costs(_measure_costs(papers, args))
+        print_costs(_measure_costs(papers, args, kept))
     code = 0
     if args.data_root:
         code = _full_runs(papers, args)  # the full protocol on the user's data, instead of the proxy checks
     elif not args.no_proxy:
-        _run_proxies(papers, args)
+        _run_proxies(papers, args, kept)
     # the index always covers every paper; the findings printed are the reproduced papers'
-    return _render(load_papers(), args, show_findings=tuple(p.id for p in papers)) or code
+    return _render(load_papers(), args, show_findings=tuple(p.id for p in papers)) or _said_kept(kept) or code
 
 
 def _experiments(args: argparse.Namespace) -> int:
@@ -231,7 +255,8 @@ def _full_runs(papers: list, args: argparse.Namespace) -> int:
     for paper in papers:
         outcomes = run_all(load_experiments(paper).experiments, roots, out_dir=Path(args.out_runs or "."),
                            resume=args.resume, only=set(args.experiment) if args.experiment else None,
-                           device=args.device, uri=args.tracking_uri, weights=weights)
+                           device=args.device, uri=args.tracking_uri, weights=weights,
+                           allow_unreadable_test=args.allow_unreadable_test)
         rows += [{"experiment": o.experiment.name, "status": o.status, "detail": o.detail} for o in outcomes]
     print_rows(rows, "full runs (runs/<paper>/<experiment>; rerun with --resume to continue)")
     return 1 if any(r["status"] == FAILED for r in rows) else 0
@@ -247,10 +272,15 @@ def _run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
+    if not args.proxy and not args.data_root:
+        print(f"error: {experiment.name} needs --data-root: the folder holding the {experiment.layout} dataset; or run "
+              f"it with --proxy on synthetic data", file=sys.stderr)
+        return 2
     weights = _weights(args)
     if weights is None:
         return 2
     final = run_experiment(experiment, data_root=Path(args.data_root) if args.data_root else None,
+                           allow_unreadable_test=args.allow_unreadable_test,
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
                            uri=args.tracking_uri, epochs=args.epochs, weights=weights,
                            flow_root=Path(args.flow_root) if args.flow_root else None)
@@ -259,14 +289,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_proxies(papers: list, args: argparse.Namespace) -> None:
+def _run_proxies(papers: list, args: argparse.Namespace, kept: list) -> None:
     from .console import terminal_width
     from .proxy import outcome_json, run_checks
 
     for paper in papers:
         out = getattr(args, "out_runs", None) or ("proxy-runs" if hasattr(args, "out_runs") else args.out)
         for check, outcome, seconds in run_checks(paper, Path(out), args.tracking_uri,
-                                                  only=getattr(args, "check", None)):
+                                                  only=getattr(args, "check", None), kept=kept):
             word = "held" if outcome.held else "did NOT hold"
             print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s)")
             print(textwrap.fill(outcome.summary, terminal_width(), initial_indent="  ", subsequent_indent="  "))
@@ -277,21 +307,60 @@ def _run_proxies(papers: list, args: argparse.Namespace) -> None:
 def _proxy(args: argparse.Namespace) -> int:
     from .audit.papers import load_papers
 
-    _run_proxies(load_papers(args.paper), args)
-    return 0
+    papers = load_papers(args.paper)
+    if args.check:
+        from .proxy import checks
+
+        known = sorted({c.id for p in papers for c in checks(p)})
+        if args.check not in known:
+            print(f"error: --check {args.check!r}: no such proxy check; known: {', '.join(known) or 'none'}",
+                  file=sys.stderr)
+            return 2
+    kept: list = []
+    _run_proxies(papers, args, kept)
+    return _said_kept(kept)
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .runlog import push
+    """Run folders, pending records (files) and folders of pending records, each logged once."""
+    from .store import pending
+    from .store.backend import StoreError
+    from .store.runlog import push
 
+    items: list[Path] = []
+    for given in map(Path, args.paths):
+        if given.is_dir() and not (given / "run.json").is_file():
+            found = sorted(given.glob("*.json"))
+            if not found:
+                print(f"error: {given}: neither a run folder (run.json) nor a folder of pending records",
+                      file=sys.stderr)
+                return 2
+            items += found
+        elif given.exists():
+            items.append(given)
+        else:
+            print(f"error: {given}: no such run folder or pending record", file=sys.stderr)
+            return 2
     failed = 0
-    for run_dir in args.run_dirs:
+    for item in items:
         try:
-            print(f"{run_dir}: MLflow run {push(Path(run_dir), args.tracking_uri)}")
-        except (ConnectionError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            run_id = push(item, args.tracking_uri) if item.is_dir() else pending.send(item, args.tracking_uri)
+            print(f"{item}: MLflow run {run_id}")
+        except (StoreError, ValueError) as exc:
+            print(f"error: {item}: {exc}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
+
+
+def _allowance_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-unreadable-test", type=share, default=0.0, metavar="SHARE",
+                   help="let an evaluation leave out up to this share of unreadable test videos (default 0: any "
+                        "unreadable test video fails the run); the result says over how many videos it was computed")
+
+
+def _tracking_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", type=check_uri, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                                                           "sqlite:///mlflow.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,21 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="check each paper's text against its own tables")
     p.add_argument("--paper", help="one paper id (default: all)")
     p.add_argument("--json", action="store_true", help="JSON: every claim checked (claims) and the findings")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI for the measured values the findings use "
-                                          "(default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    _tracking_option(p)
     p.set_defaults(run=_audit)
 
     p = sub.add_parser("findings", help="what does not hold in each paper, by root cause (exit code 0)")
     p.add_argument("--paper", help="one paper id (default: all)")
     p.add_argument("--json", action="store_true", help="a JSON list of findings")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    _tracking_option(p)
     p.set_defaults(run=_findings)
 
     p = sub.add_parser("costs", help="measure every parameter and FLOPs cell, log it to MLflow and print verdicts")
     p.add_argument("--paper", help="one paper id (default: all)")
-    p.add_argument("--json", metavar="FILE", help="also write the cells, extras and probes as JSON")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
-                                          "or sqlite:///mlflow.db)")
+    p.add_argument("--json", metavar="FILE", type=out_file, help="also write the cells, extras and probes as JSON")
+    _tracking_option(p)
     p.add_argument("--no-log", action="store_true", help="measure and print without recording in MLflow")
     p.add_argument("--no-cache", action="store_true",
                    help="count every probe afresh instead of reusing counts cached in $REPRO_CACHE_DIR "
@@ -333,29 +400,29 @@ def build_parser() -> argparse.ArgumentParser:
                             ("reproduce", _reproduce, "audit, measure and report one paper or all")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--paper", help="one paper id (default: all)")
-        p.add_argument("--out", default="reports", help="output folder (default: reports/)")
-        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
-                                              "or sqlite:///mlflow.db)")
+        p.add_argument("--out", default="reports", type=out_folder, help="output folder (default: reports/)")
+        _tracking_option(p)
         p.add_argument("--benchmarks", action="append", metavar="FILE",
                        help="a pytest --benchmark-json file for the performance sections (repeatable, e.g. a CPU and "
                             "a GPU run; default: results/benchmarks.json when it exists)")
         if name == "reproduce":
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-proxy", action="store_true", help="skip the proxy checks on synthetic data")
-            p.add_argument("--runs", default=None, dest="out_runs",
+            p.add_argument("--runs", default=None, dest="out_runs", type=out_folder,
                            help="where runs go (default: proxy-runs/ for the proxy checks, . with --data-root)")
             p.add_argument("--no-cache", action="store_true", help="count every cost probe afresh")
             p.add_argument("--data-root", action="append", metavar="[LAYOUT=]DIR",
                            help="run the paper's full protocol on this data instead of the proxy checks: every "
                                 "experiment, in dependency order; repeat as LAYOUT=DIR for papers with several "
                                 "datasets (layouts: repro data check --help)")
-            p.add_argument("--device", default="cpu", help="with --data-root: cpu, cuda or cuda:N")
+            p.add_argument("--device", default="cpu", type=device, help="with --data-root: cpu, cuda or cuda:N")
             p.add_argument("--resume", action="store_true", help="with --data-root: keep finished runs, continue "
                                                                  "interrupted ones")
             p.add_argument("--experiment", action="append", metavar="ID",
                            help="with --data-root: only these experiments of the paper (repeatable)")
             p.add_argument("--weights", action="append", metavar="NAME=PATH",
                            help="with --data-root: checkpoints the experiments load (see repro run)")
+            _allowance_option(p)
         p.set_defaults(run=run)
 
     p = sub.add_parser("experiments", help="list the experiments behind every accuracy cell")
@@ -365,31 +432,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train and evaluate one experiment, log it to MLflow")
     p.add_argument("experiment", help="<paper>/<id> (repro experiments lists them)")
-    p.add_argument("--data-root", help="the dataset's folder, in the experiment's layout")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun, one GPU per process)")
+    p.add_argument("--data-root", type=existing_folder, help="the dataset's folder, in the experiment's layout")
+    p.add_argument("--device", default="cpu", type=device, help="cpu or cuda (under torchrun, one GPU per process)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--proxy", action="store_true", help="shrunk, on a synthetic dataset: a CPU check, not a result")
-    p.add_argument("--out", default=".", help="where runs/ (and synth/ for --proxy) go (default: here)")
-    p.add_argument("--epochs", type=int, help="override the number of epochs")
-    p.add_argument("--flow-root", metavar="DIR", help="optical flow already extracted (x_/y_ JPEG folders as "
-                   "`repro data flow` writes them) for pipelines that read flow; missing videos are extracted there")
+    p.add_argument("--out", default=".", type=out_folder,
+                   help="where runs/ (and synth/ for --proxy) go (default: here)")
+    p.add_argument("--epochs", type=non_negative_int, help="override the number of epochs")
+    p.add_argument("--flow-root", metavar="DIR", type=out_folder,
+                   help="optical flow already extracted (x_/y_ JPEG folders as `repro data flow` writes them) for "
+                        "pipelines that read flow; missing videos are extracted there")
+    _allowance_option(p)
     p.add_argument("--weights", action="append", metavar="NAME=PATH",
                    help="a checkpoint you have, e.g. pretrained=/ckpt/MFNet3D_Kinetics-400_72.8.pth (repeatable; "
                         "the experiment's pipeline_args say which names it uses)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    _tracking_option(p)
     p.set_defaults(run=_run)
 
     p = sub.add_parser("proxy", help="run the papers' proxy checks: their claims on synthetic data, shrunk")
     p.add_argument("--paper", help="one paper id (default: all)")
     p.add_argument("--check", help="one check id")
-    p.add_argument("--out", default="proxy-runs", help="where the runs and synthetic data go (default: proxy-runs/)")
+    p.add_argument("--out", default="proxy-runs", type=out_folder,
+                   help="where the runs and synthetic data go (default: proxy-runs/)")
     p.add_argument("--json", action="store_true", help="also print each outcome as JSON")
-    p.add_argument("--tracking-uri")
+    _tracking_option(p)
     p.set_defaults(run=_proxy)
 
-    p = sub.add_parser("push", help="send finished run folders to MLflow (after the server was unreachable)")
-    p.add_argument("run_dirs", nargs="+")
-    p.add_argument("--tracking-uri")
+    p = sub.add_parser("push", help="send finished run folders and kept records (repro-pending/) to MLflow, once")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, a pending record, or a folder of them")
+    p.add_argument("--tracking-uri", type=check_uri, help="the store (default: the one each record was meant for)")
     p.set_defaults(run=_push)
 
     from .data.cli import add_data_parser
@@ -402,10 +473,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, WeightsError) as exc:
+    except (DataError, WeightsError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TooManyUnreadable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -16,6 +16,7 @@ import ast
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
 import time
@@ -270,6 +271,10 @@ def _unit_scale(path: Path, line: int, where: str, unit: str) -> float:
     return UNIT_SCALE[unit]
 
 
+PROBE_INPUT_BYTES = 2 * 2**30
+MIN_SIDE = 32
+
+
 def _probe(path: Path, name: str, node: Any, line: int) -> Probe:
     where = f"probes.{name}"
     node = _require_mapping(path, node, line, where)
@@ -296,6 +301,16 @@ def _probe(path: Path, name: str, node: Any, line: int) -> Probe:
             and all(isinstance(s, list) and s and all(isinstance(d, int) and d > 0 for d in s) for s in shapes)):
         raise DataError(path, node.line_of("input") if "input" in node else line, f"{where}.input",
                         "an input shape like [1, 3, 16, 224, 224], or a list of shapes for several inputs")
+    for shape in shapes:  # (N, C, T, H, W) clips and (N, C, H, W) images
+        if (len(shape) == 5 or (len(shape) == 4 and shape[1] in (1, 2, 3))) and min(shape[-2:]) < MIN_SIDE:
+            raise DataError(path, node.line_of("input"), f"{where}.input",
+                            f"frames of at least {MIN_SIDE}x{MIN_SIDE} pixels (no paper here counts costs on "
+                            f"smaller ones), got {'x'.join(map(str, shape))}")
+    needed = sum(4 * math.prod(s) for s in shapes)  # float32 inputs, allocated before the model runs
+    if needed > PROBE_INPUT_BYTES:
+        raise DataError(path, node.line_of("input"), f"{where}.input",
+                        f"inputs within {PROBE_INPUT_BYTES / 2**30:g} GiB (batch 1 is all a count needs); "
+                        f"{' + '.join('x'.join(map(str, s)) for s in shapes)} needs {needed / 2**30:.1f} GiB")
     call = str(node.get("call", "forward"))
     if call not in CALLS:
         raise DataError(path, node.line_of("call"), f"{where}.call", f"one of {', '.join(CALLS)}, got {call!r}")
@@ -463,6 +478,10 @@ class Meter:
         self.second_opinion = second_opinion
         self._cache: dict[tuple, ProbeResult] = {}
         self._file = Path(cache_dir) / f"costs-{code_fingerprint()}.json" if cache_dir else None
+        if self._file is not None:
+            from .atomic import remove_stale_temps
+
+            remove_stale_temps(self._file.parent)  # the half-written cache of a killed count
         if self._file is not None and self._file.is_file():
             try:
                 for entry in json.loads(self._file.read_text()):
@@ -514,7 +533,12 @@ class Meter:
             except (RuntimeError, NotImplementedError):  # a module that keeps tensors outside its state
                 torch.manual_seed(0)
                 model = _build(probe, "cpu")
-                counted = fvcore_count(model, tuple(torch.zeros(s) for s in probe.inputs), second_opinion=False)
+                try:
+                    counted = fvcore_count(model, tuple(torch.zeros(s) for s in probe.inputs), second_opinion=False)
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    path, _, line = probe.source.rpartition(":")
+                    raise DataError(path, int(line), f"{probe.name}.input", f"an input {probe.model} can run on; "
+                                    f"it fails with {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
             second, note = _ptflops_meta(probe) if self.second_opinion else (None, None)
             self._cache[key] = ProbeResult(counted.macs, counted.params, second, counted.unsupported,
                                            counted.other_ops, time.perf_counter() - start, note)
@@ -646,7 +670,7 @@ def probe_rows(costs: PaperCosts) -> list[dict[str, Any]]:
 
 def log(costs: PaperCosts, uri: str | None = None, command: str | None = None) -> str:
     """One MLflow run (kind "costs") with every cell, the second counter's values and the extras."""
-    from .tracking import log_measurements
+    from .store.tracking import log_measurements
 
     cells = costs.cells
     return log_measurements(

@@ -19,3 +19,7 @@ class ExpressionError(ValueError):
 
 class WeightsError(ValueError):
     """A checkpoint that does not fit the model: names the file and the keys."""
+
+
+class UsageError(ValueError):
+    """A command asked for something that cannot be done as asked (e.g. resuming with other settings)."""

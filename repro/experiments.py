@@ -6,7 +6,9 @@ that each accuracy cell of the paper is covered exactly once, naming file, line 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +159,8 @@ def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experime
             raise reader.fail(part.line_of("protocol"), f"{name}.{stage}.protocol", f"one of {', '.join(PROTOCOLS)}")
         stages[stage] = Stage(protocol, {k: v for k, v in part.items() if k not in ("protocol", "config")})
     train = reader.mapping(node["train"], node.line_of("train"), f"{name}.train")
-    config = TrainConfig.from_mapping(train.get("config") or LocDict(), f"{reader.path}: {name}.train.config")
+    settings = reader.mapping(train.get("config") or LocDict(), train.line_of("config"), f"{name}.train.config")
+    config = TrainConfig.from_mapping(settings, f"{reader.path}: {name}.train.config")
     model = reader.mapping(node.get("model"), node.line_of("model"), f"{name}.model")
     metric = reader.text(node, "metric", name, default="top1")
     if metric not in METRICS:
@@ -171,10 +174,19 @@ def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experime
     proxy = node.get("proxy") or {}
     if not isinstance(proxy, dict):
         raise reader.fail(node.line_of("proxy"), f"{name}.proxy", "a mapping of proxy overrides")
+    split = data.get("split", splits[0] if splits else 1)
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise reader.fail(data.line_of("split"), f"{name}.dataset.split", f"a split number >= 1, got {split!r}")
+    for holder, key, where in ((model, "args", f"{name}.model.args"), (node, "pipeline_args", f"{name}.pipeline_args")):
+        if not isinstance(holder.get(key) or {}, dict):
+            raise reader.fail(holder.line_of(key), where, f"a mapping of keyword arguments, got {holder[key]!r}")
+    for key in ("train", "test"):
+        if key in data and not isinstance(data[key], str):
+            raise reader.fail(data.line_of(key), f"{name}.dataset.{key}", f"a subset name, got {data[key]!r}")
     return Experiment(
         paper=paper.id, id=reader.text(node, "id", name), title=reader.text(node, "title", name),
         fills=reader.cells(node.get("fills"), node.line_of("fills"), f"{name}.fills"), layout=layout,
-        split=int(data.get("split", splits[0] if splits else 1)), splits=tuple(splits),
+        split=split, splits=tuple(splits),
         train_subset=str(data.get("train", "train")),
         test_subset=str(data.get("test", "test")), model=reader.text(model, "name", f"{name}.model"),
         model_args=dict(model.get("args") or {}), pipeline=reader.text(node, "pipeline", name, default="classify"),
@@ -211,7 +223,75 @@ def load_experiments(paper: Paper) -> ExperimentSet:
             raise reader.fail(node.line, f"{name}.cause", f"{CITED!r} or {NOT_MEASURABLE!r}, got {cause!r}")
         found.not_run.append(NotRun(cells, reader.text(node, "reason", name), f"{path}:{node.line}", cause))
         _cover(reader, covered, cells, name, node.line)
+    try:
+        ordered(found.experiments)  # a dependency cycle fails at load, not when `reproduce` reaches it
+    except DependencyCycle as exc:
+        line = int(exc.experiment.source.rsplit(":", 1)[1])
+        found_cycle = " -> ".join(exc.cycle)
+        raise DataError(path, line, f"{exc.experiment.id}.pipeline_args",
+                        f"experiments that do not depend on each other in a cycle; found {found_cycle}") from None
     return found
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+class DependencyCycle(ValueError):
+    """Experiments whose pipeline_args name each other in a cycle."""
+
+    def __init__(self, experiment: Experiment, cycle: list[str]):
+        self.experiment, self.cycle = experiment, cycle
+        super().__init__(f"{experiment.source}: experiments depend on each other in a cycle: {' -> '.join(cycle)}")
+
+
+def dependencies(experiment: Experiment, ids: set[str]) -> list[str]:
+    """The other experiments of the paper that `experiment`'s pipeline_args name, in the order named."""
+    found = [s for s in _strings(experiment.pipeline_args) if s in ids and s != experiment.id]
+    return list(dict.fromkeys(found))
+
+
+def ordered(experiments: Sequence[Experiment]) -> list[Experiment]:
+    """Dependencies first; otherwise the order of experiments.yaml. A cycle is an error naming it."""
+    by_id = {e.id: e for e in experiments}
+    done: dict[str, Experiment] = {}
+    visiting: list[str] = []
+
+    def visit(experiment: Experiment) -> None:
+        if experiment.id in done:
+            return
+        if experiment.id in visiting:
+            cycle = visiting[visiting.index(experiment.id):] + [experiment.id]
+            raise DependencyCycle(experiment, cycle)
+        visiting.append(experiment.id)
+        for name in dependencies(experiment, set(by_id)):
+            visit(by_id[name])
+        visiting.pop()
+        done[experiment.id] = experiment
+
+    for experiment in experiments:
+        visit(experiment)
+    return list(done.values())
+
+
+def siblings_of(experiment: Experiment) -> dict[str, Experiment]:
+    """The experiments of `experiment`'s paper by id (read once per version of its experiments.yaml)."""
+    path = Path(experiment.source.rsplit(":", 1)[0])
+    return _siblings(path, path.stat().st_mtime_ns, experiment.paper)
+
+
+@cache
+def _siblings(path: Path, _mtime: int, paper_id: str) -> dict[str, Experiment]:
+    from .audit.papers import load_paper
+
+    return {e.id: e for e in load_experiments(load_paper(path.parent)).experiments}
 
 
 def _cover(reader: _ExperimentReader, covered: dict, cells, owner: str, line: int) -> None:

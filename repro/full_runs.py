@@ -8,14 +8,14 @@ that fails is reported and the others go on; what depends on it is skipped with 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .data.layouts import LAYOUTS
-from .experiments import Experiment
-from .runlog import RunLog
+from .experiments import Experiment, dependencies, ordered
+from .store.runlog import RunLog
 
 FINISHED, RAN, FAILED, SKIPPED = "finished before", "ran", "failed", "skipped"
 
@@ -25,46 +25,6 @@ class Outcome:
     experiment: Experiment
     status: str
     detail: str = ""  # the metric for a run, the reason for a failure or a skip
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
-
-
-def dependencies(experiment: Experiment, ids: set[str]) -> list[str]:
-    """The other experiments of the paper that `experiment`'s pipeline_args name, in the order named."""
-    found = [s for s in _strings(experiment.pipeline_args) if s in ids and s != experiment.id]
-    return list(dict.fromkeys(found))
-
-
-def ordered(experiments: Sequence[Experiment]) -> list[Experiment]:
-    """Dependencies first; otherwise the order of experiments.yaml. A cycle is an error naming it."""
-    by_id = {e.id: e for e in experiments}
-    done: dict[str, Experiment] = {}
-    visiting: list[str] = []
-
-    def visit(experiment: Experiment) -> None:
-        if experiment.id in done:
-            return
-        if experiment.id in visiting:
-            cycle = visiting[visiting.index(experiment.id):] + [experiment.id]
-            raise ValueError(f"{experiment.source}: experiments depend on each other in a cycle: {' -> '.join(cycle)}")
-        visiting.append(experiment.id)
-        for name in dependencies(experiment, set(by_id)):
-            visit(by_id[name])
-        visiting.pop()
-        done[experiment.id] = experiment
-
-    for experiment in experiments:
-        visit(experiment)
-    return list(done.values())
 
 
 def parse_data_roots(values: Sequence[str]) -> dict[str | None, Path]:

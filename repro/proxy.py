@@ -68,8 +68,11 @@ def checks(paper: Paper) -> list[ProxyCheck]:
 
 
 def run_checks(paper: Paper, out_dir: Path, uri: str | None = None, only: str | None = None,
-               show_progress: bool = False) -> list[tuple[ProxyCheck, ProxyOutcome, float]]:
-    """Run the paper's proxy checks and log each outcome; returns (check, outcome, seconds)."""
+               show_progress: bool = False, kept: list | None = None) -> list[tuple[ProxyCheck, ProxyOutcome, float]]:
+    """Run the paper's proxy checks and log each outcome; returns (check, outcome, seconds). With a `kept`
+    list, an outcome the store did not take is appended there (pending.Kept) and the next check runs."""
+    from .store.pending import Kept
+
     results = []
     for check in checks(paper):
         if only and check.id != only:
@@ -77,32 +80,36 @@ def run_checks(paper: Paper, out_dir: Path, uri: str | None = None, only: str | 
         began = time.perf_counter()
         outcome = check.run(ProxyContext(paper, Path(out_dir), uri, show_progress))
         seconds = time.perf_counter() - began
-        log_outcome(paper, check, outcome, seconds, uri)
+        try:
+            log_outcome(paper, check, outcome, seconds, uri)
+        except Kept as exc:
+            if kept is None:
+                raise
+            kept.append(exc)
         results.append((check, outcome, seconds))
     return results
 
 
 def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds: float,
                 uri: str | None = None) -> str:
-    import mlflow
+    """One MLflow run per check outcome; raises pending.Kept (the file keeping it) when the store does not
+    take it."""
+    import uuid
 
-    from .tracking import _ensure_experiment, provenance, quiet_mlflow, tracking_uri
+    from .store.pending import log_or_keep
+    from .store.backend import Record
+    from .store.tracking import provenance
 
-    quiet_mlflow()
-
-    uri = tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    _ensure_experiment(mlflow, uri)
     tags = {**provenance(), "repro.paper": paper.id, "repro.kind": "proxy-check", "repro.proxy": "true",
             "repro.proxy_check": check.id, "repro.held": str(outcome.held).lower(),
             "repro.summary": outcome.summary[:4000]}
-    with mlflow.start_run(run_name=f"{paper.id}-proxy-{check.id}", tags=tags) as run:
-        mlflow.log_metrics({f"proxy/{k}": float(v) for k, v in outcome.values.items()})
-        mlflow.log_metric("proxy/seconds", seconds)
-        mlflow.log_dict({"claim": check.claim, "source": check.source, "held": outcome.held,
-                         "summary": outcome.summary, "values": outcome.values, "details": outcome.details},
-                        "proxy_check.json")
-    return run.info.run_id
+    metrics = {**{f"proxy/{k}": float(v) for k, v in outcome.values.items()}, "proxy/seconds": seconds}
+    details = {"claim": check.claim, "source": check.source, "held": outcome.held, "summary": outcome.summary,
+               "values": outcome.values, "details": outcome.details}
+    record = Record(key=f"proxy-check/{paper.id}/{check.id}/{uuid.uuid4().hex}",
+                    run_name=f"{paper.id}-proxy-{check.id}", tags=tags, metrics=metrics,
+                    artifacts={"proxy_check.json": json.loads(json.dumps(details, default=str))})
+    return log_or_keep(record, uri)
 
 
 @dataclass(frozen=True)
@@ -117,14 +124,13 @@ class LoggedOutcome:
 
 def load_outcomes(paper: Paper, uri: str | None = None) -> dict[str, LoggedOutcome]:
     """The latest logged outcome of each of the paper's proxy checks."""
-    from .tracking import _client, _origin
+    from .store.tracking import _origin, finished_runs, store_client
 
-    client, experiment_id = _client(uri)
+    client, experiment_id = store_client(uri)
     if client is None:
         return {}
-    runs = client.search_runs([experiment_id], f"tags.`repro.paper` = '{paper.id}' and "
-                                               f"tags.`repro.kind` = 'proxy-check'",
-                              order_by=["attributes.start_time DESC"], max_results=500)
+    runs = finished_runs(client, experiment_id, f"tags.`repro.paper` = '{paper.id}' and "
+                                                f"tags.`repro.kind` = 'proxy-check'", max_results=500)
     found: dict[str, LoggedOutcome] = {}
     for run in runs:
         check_id = run.data.tags.get("repro.proxy_check", "?")

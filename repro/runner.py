@@ -23,11 +23,11 @@ from .data.layouts import get_layout
 from .data.protocols import make_protocol
 from .engine.config import TrainConfig
 from .engine.distributed import World, setup, teardown
-from .engine.loop import FitResult, Task, fit
+from .engine.loop import FitResult, Task, fit, unreadable_test_allowance
 from .experiments import Experiment
 from .models import build
-from .runlog import RunLog, push, server_reachable
-from .tracking import tracking_uri
+from .store.backend import tracking_uri
+from .store.runlog import RunLog, push
 
 # What `--proxy` changes unless the experiment's `proxy:` mapping says otherwise. Keys of `proxy:`:
 # synth (synthesize() arguments), size (crop), clips (protocol options for both stages; train_clips and
@@ -117,13 +117,27 @@ def effective(experiment: Experiment, proxy: bool) -> tuple[dict, dict, dict, Tr
                "test": experiment.test_subset}
     train, test, config = dict(experiment.train.options), dict(experiment.test.options), experiment.config
     if proxy:
-        overrides = {**PROXY_DEFAULTS, **experiment.proxy}
+        overrides = {**PROXY_DEFAULTS, **_loaded_runs_data(experiment), **experiment.proxy}
         synth = {**PROXY_DEFAULTS["synth"], **overrides.get("synth", {})}
         dataset = {"layout": synth["layout"], "split": 1, "train": "train", "test": "test", "synth": synth}
         for options, own in ((train, "train_clips"), (test, "test_clips")):
             options.update({"size": overrides["size"], **overrides.get("clips", {}), **overrides.get(own, {})})
         config = config.replace(**{**PROXY_DEFAULTS["config"], **overrides.get("config", {})})
     return dataset, train, test, config
+
+
+def _loaded_runs_data(experiment: Experiment) -> dict[str, Any]:
+    """The proxy synth and size of the first experiment whose run `experiment` loads: a proxy reads the same
+    synthetic data as the runs it builds on (their classifiers and classes fit), unless its `proxy:` says
+    otherwise."""
+    from .experiments import dependencies, siblings_of
+
+    siblings = siblings_of(experiment)
+    loaded = dependencies(experiment, set(siblings))
+    if not loaded:
+        return {}
+    dataset, train, _, _ = effective(siblings[loaded[0]], True)
+    return {"synth": dataset["synth"], "size": train["size"]}
 
 
 def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig,
@@ -152,63 +166,72 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
 def run_experiment(experiment: Experiment, *, data_root: Path | None = None, device: str = "cpu",
                    resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
                    uri: str | None = None, epochs: int | None = None, show_progress: bool = True,
-                   weights: dict[str, Path] | None = None, flow_root: Path | None = None) -> dict:
+                   weights: dict[str, Path] | None = None, flow_root: Path | None = None,
+                   allow_unreadable_test: float = 0.0) -> dict:
     """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run.
 
     An experiment with `dataset.splits` (a full run, not a proxy, which has one synthetic split) is run once
     per split, each in `<run folder>/split<k>` with its own checkpoint, and its record holds the mean of every
     metric over the splits (the papers' "mean accuracy over three splits"), the per-split values and the
     summed confusion matrix. With `--resume` a split that already finished is not run again.
+    Evaluation fails when more than `allow_unreadable_test` of the test videos cannot be read.
     """
     world: World = setup(device)
     try:
-        dataset, train, test, config = effective(experiment, proxy)
-        if epochs is not None:
-            config = config.replace(epochs=epochs)
-        out_dir = Path(out_dir)
-        run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
-        options = dict(data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
-                       show_progress=show_progress, weights=dict(weights or {}), world=world, flow_root=flow_root)
-        splits = () if proxy else experiment.splits
-        log = RunLog(run_dir)
-        if len(splits) > 1:
-            finals, info = {}, None
-            for number in splits:
-                split_dir = run_dir / f"split{number}"
-                done = RunLog(split_dir).read("final.json") if resume else None
-                if done is not None and (RunLog(split_dir).read("run.json") or {}).get("status") == "finished":
-                    finals[number] = done
-                    continue
-                split_dataset = {**dataset, "split": number}
-                finals[number], info = _fit_one(replace(experiment, split=number), split_dataset, train, test, config,
-                                                split_dir, **options)
-                if world.main:
-                    RunLog(split_dir).finish(finals[number], {})
-            if not world.main:
-                return finals[splits[-1]]
-            final = _mean_over_splits(finals)
-            if info is None:  # every split was already finished: the record of the first tells what ran
-                info = {k: v for k, v in (RunLog(run_dir / f"split{splits[0]}").read("run.json") or {}).items()
-                        if k not in ("status", "pushed")}
-            log.start({**info, "dataset": {**dataset, "splits": list(splits)},
-                       "split_runs": {str(k): str(run_dir / f"split{k}") for k in splits}})
-        else:
-            final, info = _fit_one(experiment, dataset, train, test, config, run_dir, log=log, **options)
-            if not world.main:
-                return final
-        cells = {key: final[experiment.metric] for key in experiment.fills}
-        log.finish(final, cells)
-        final["run_dir"] = str(run_dir)
-        uri = tracking_uri(uri)
-        try:
-            if not server_reachable(uri):
-                raise ConnectionError(f"tracking server {uri} unreachable")
-            final["mlflow_run"] = push(run_dir, uri)
-        except Exception as exc:  # noqa: BLE001 - whatever MLflow raised, the run folder keeps the result
-            final["pending_push"] = f"{exc}; the run is kept in {run_dir}: send it with `repro push {run_dir}`"
-        return final
+        with unreadable_test_allowance(allow_unreadable_test):
+            return _run(experiment, data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
+                        uri=uri, epochs=epochs, show_progress=show_progress, weights=weights, flow_root=flow_root,
+                        world=world)
     finally:
         teardown()
+
+
+def _run(experiment: Experiment, *, data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path,
+         uri: str | None, epochs: int | None, show_progress: bool, weights: dict[str, Path] | None,
+         flow_root: Path | None, world: World) -> dict:
+    dataset, train, test, config = effective(experiment, proxy)
+    if epochs is not None:
+        config = config.replace(epochs=epochs)
+    out_dir = Path(out_dir)
+    run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
+    options = dict(data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
+                   show_progress=show_progress, weights=dict(weights or {}), world=world, flow_root=flow_root)
+    splits = () if proxy else experiment.splits
+    log = RunLog(run_dir)
+    if len(splits) > 1:
+        finals, info = {}, None
+        for number in splits:
+            split_dir = run_dir / f"split{number}"
+            done = RunLog(split_dir).read("final.json") if resume else None
+            if done is not None and (RunLog(split_dir).read("run.json") or {}).get("status") == "finished":
+                finals[number] = done
+                continue
+            split_dataset = {**dataset, "split": number}
+            finals[number], info = _fit_one(replace(experiment, split=number), split_dataset, train, test, config,
+                                            split_dir, **options)
+            if world.main:
+                RunLog(split_dir).finish(finals[number], {})
+        if not world.main:
+            return finals[splits[-1]]
+        final = _mean_over_splits(finals)
+        if info is None:  # every split was already finished: the record of the first tells what ran
+            info = {k: v for k, v in (RunLog(run_dir / f"split{splits[0]}").read("run.json") or {}).items()
+                    if k not in ("status", "pushed")}
+        log.start({**info, "dataset": {**dataset, "splits": list(splits)},
+                   "split_runs": {str(k): str(run_dir / f"split{k}") for k in splits}})
+    else:
+        final, info = _fit_one(experiment, dataset, train, test, config, run_dir, log=log, **options)
+        if not world.main:
+            return final
+    cells = {key: final[experiment.metric] for key in experiment.fills}
+    log.finish(final, cells)
+    final["run_dir"] = str(run_dir)
+    uri = tracking_uri(uri)
+    try:
+        final["mlflow_run"] = push(run_dir, uri)
+    except Exception as exc:  # noqa: BLE001 - whatever MLflow raised, the run folder keeps the result
+        final["pending_push"] = f"{exc}; the run is kept in {run_dir}: send it with `repro push {run_dir}`"
+    return final
 
 
 def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig, run_dir: Path, *,
@@ -245,9 +268,13 @@ def _mean_over_splits(finals: dict[int, dict]) -> dict:
     mean = {k: sum(float(f[k]) for f in finals.values()) / len(finals) for k in numeric
             if all(k in f for f in finals.values())}
     per_split = {f"split{n}_{k}": float(f[k]) for n, f in finals.items() for k in numeric if k in f}
+    for count in ("videos", "videos_total"):  # counts over the splits add up
+        if all(count in f for f in finals.values()):
+            mean[count] = sum(int(f[count]) for f in finals.values())
     confusions = [f["confusion"] for f in finals.values() if f.get("confusion") is not None]
     summed = None
     if len(confusions) == len(finals) and len({len(c) for c in confusions}) == 1:
         summed = [[sum(c[i][j] for c in confusions) for j in range(len(confusions[0]))]
                   for i in range(len(confusions[0]))]
-    return {**mean, **per_split, "splits": sorted(finals), "confusion": summed}
+    unreadable = [x for f in finals.values() for x in f.get("unreadable", [])]
+    return {**mean, **per_split, "splits": sorted(finals), "confusion": summed, "unreadable": unreadable}

@@ -175,7 +175,7 @@ def test_disk_cache_serves_a_later_process_and_survives_damage(tmp_path, monkeyp
 
 def test_report_shows_both_counters_when_they_disagree(toy_root, tmp_path, monkeypatch):
     from repro.report.render import render
-    from repro.tracking import load_all, log_measurements
+    from repro.store.tracking import load_all, log_measurements
 
     monkeypatch.setenv("REPRO_PAPERS", str(toy_root))
     [paper] = load_papers(root=toy_root)

@@ -19,7 +19,7 @@ from repro.errors import DataError
 from repro.experiments import find, load_experiments, uncovered
 from repro.audit.papers import load_papers
 from repro.runner import _datasets, effective
-from repro.tracking import load_all
+from repro.store.tracking import load_all
 
 TESTS = Path(__file__).parent
 
@@ -144,7 +144,7 @@ def test_an_unreachable_tracking_server_loses_nothing(toy, ucf101_tree, tmp_path
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "finished" and record["pushed"] is False
     assert main(["push", str(run_dir), "--tracking-uri", down]) == 1
-    assert "does not answer" in capsys.readouterr().err
+    assert "did not answer" in capsys.readouterr().err
     uri = f"sqlite:///{tmp_path / 'later.db'}"
     assert main(["push", str(run_dir), "--tracking-uri", uri]) == 0
     cells, _ = load_all(load_papers("toy"), uri)

@@ -10,8 +10,9 @@ import pytest
 from conftest import write_paper
 
 from repro.cli import main
-from repro.experiments import load_experiments
-from repro.full_runs import FAILED, FINISHED, RAN, SKIPPED, dependencies, ordered, parse_data_roots, run_all
+from repro.errors import DataError
+from repro.experiments import dependencies, load_experiments, ordered
+from repro.full_runs import FAILED, FINISHED, RAN, SKIPPED, parse_data_roots, run_all
 from repro.audit.papers import load_papers
 
 TESTS = Path(__file__).parent
@@ -62,6 +63,14 @@ def test_dependencies_come_first_and_cycles_are_named(toy):
     looped = [experiments[0], dataclasses.replace(experiments[1], pipeline_args={"from": "stage2"})]
     with pytest.raises(ValueError, match="cycle: stage2 -> stage1 -> stage2"):
         ordered(looped)
+
+
+def test_a_dependency_cycle_fails_when_the_file_is_read(toy):
+    path = toy / "experiments.yaml"
+    path.write_text(path.read_text().replace("pipeline_args: {}", "pipeline_args: {head_from: stage2}"))
+    with pytest.raises(DataError, match=r"experiments.yaml:2: stage2.pipeline_args: .*stage2 -> stage1 -> stage2"):
+        load_experiments(load_papers("toy")[0])
+    assert main(["experiments", "--paper", "toy"]) == 2
 
 
 def test_data_roots_by_layout_or_one_for_all(tmp_path):

@@ -53,7 +53,7 @@ def test_views_are_resized_at_decode_to_the_protocols_short_side(videos):
     dataset = VideoDataset(videos, protocol("central", clip_len=4))
     assert decode_size(48, 64, dataset.protocol.decode_short_side) == (32, 42)  # Scale(112) + CenterCrop(112)
     item = dataset[1]
-    assert item.views.shape == (1, 3, 4, 32, 32) and dataset._sizes[1] == (48, 64)
+    assert item.views.shape == (1, 3, 4, 32, 32) and (dataset._headers[1].height, dataset._headers[1].width) == (48, 64)
     sides = {name: protocol(name).decode_short_side for name in PROTOCOLS}
     assert sides == {"train_clip": 37, "train_jitter": 46, "train_tsn": 37, "central": 32, "dense": 32,
                      "fixed_clips": 32, "uniform_clips": 37, "multiview": 32, "tsn_1crop": 37, "tsn_10crop": 37}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from repro.tracking import load_measurements, log_measurements, metric_key
+from repro.store.tracking import load_measurements, log_measurements, metric_key
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from repro.engine.distributed import SINGLE
 from repro.engine.loop import Task, fit
 from repro.weights import load_pretrained, read_state_dict
 from repro.engine.metrics import video_scores
+from repro.plan import expected_role_model
 from repro.runner import Context, effective
 
 EXPENSIVE, CHEAP = "expensive", "cheap"
@@ -159,17 +160,16 @@ def _declared(ctx: Context, experiment_id: str):
 
 def backbone_spec(ctx: Context, experiment_id: str, role: str) -> tuple[str, dict[str, Any]]:
     """(model name, args) of the stage-1 backbone experiment `experiment_id`, as it declares it (its proxy
-    model in proxy mode), which must be the model this experiment names as `role` (expensive / cheap), so
-    that a mismatch in experiments.yaml fails here."""
+    model in proxy mode). Its declared model must be the one this experiment names as `role` (expensive /
+    cheap), so that a mismatch in experiments.yaml fails here, in either mode."""
     declared = _declared(ctx, experiment_id)
     name = declared.proxy.get("model", declared.model) if ctx.proxy else declared.model
     args = {**declared.model_args, **(declared.proxy.get("model_args", {}) if ctx.proxy else {})}
     if ctx.proxy and "num_classes" in ctx.model_args:
         args["num_classes"] = ctx.model_args["num_classes"]  # as the runner set it for that run (synthetic classes)
-    named = ctx.model_args.get(role)
-    if named is not None and named != name:
-        raise ValueError(f"{ctx.experiment.name}: {role} model is {named!r} but {experiment_id} "
-                         f"({'proxy ' if ctx.proxy else ''}run) trains {name!r}")
+    named, expected = ctx.model_args.get(role), expected_role_model(ctx.experiment, declared, role, ctx.proxy)
+    if named is not None and named != expected:
+        raise ValueError(f"{ctx.experiment.name}: {role} model is {named!r} but {experiment_id} trains {expected!r}")
     return name, args
 
 

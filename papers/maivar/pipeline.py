@@ -55,7 +55,7 @@ from torch import nn
 from papers.maivar.models import AUDIO_DIM, VIDEO_DIM, init_fusion_from_video, l1_penalty
 from papers.maivar.tsn import convert_input, tsn_rgb  # noqa: F401 - tsn_rgb is a pipeline
 from repro import models
-from repro.atomic import write_text_atomic
+from repro.atomic import replacing, write_text_atomic
 from repro.data import transforms as T
 from repro.data.dataset import Batch, Item, Skipped, VideoDataset
 from repro.data.protocols import make_protocol
@@ -288,10 +288,8 @@ def audio_features(ctx: Context, spec: dict[str, Any], images: AudioImages) -> d
 
     features = {"train": torch.stack([extract(train_paths, v) for v in variants], dim=1),
                 "test": extract(test_paths, ())[:, None]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(features, temp)
-    os.replace(temp, path)
+    with replacing(path) as temp:
+        torch.save(features, temp)
     return features
 
 
@@ -529,10 +527,8 @@ def video_inputs(ctx: Context, spec: dict[str, Any], train: list[Sample], test: 
     if mode == "per_epoch":
         return VideoInputs(None, train_videos, test_features, extractor, stand_in_result, key)
     train_features = _extract(extractor, train_source, ctx.device, workers=workers)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({"train": train_features, "test": test_features, "stand_in": stand_in_result}, temp)
-    os.replace(temp, path)
+    with replacing(path) as temp:
+        torch.save({"train": train_features, "test": test_features, "stand_in": stand_in_result}, temp)
     return VideoInputs(train_features, None, test_features, None, stand_in_result, key)
 
 

@@ -60,6 +60,10 @@ class Interval:
         if other.lo != other.hi:
             raise ExpressionError("an exponent must be a plain number")
         exponent = other.mid
+        if self.lo < 0 and exponent != int(exponent):
+            raise ExpressionError(f"a number that may be negative raised to the fractional power {exponent:g}")
+        if self.lo <= 0 <= self.hi and exponent < 0:
+            raise ExpressionError(f"a number that may be zero raised to the negative power {exponent:g}")
         ends = [self.lo**exponent, self.hi**exponent]
         if self.lo < 0.0 < self.hi and exponent > 0:
             ends.append(0.0)
@@ -112,6 +116,9 @@ def _mean(*args: Interval | list) -> Interval:
 FUNCTIONS: dict[str, Callable[..., Interval]] = {
     "abs": lambda x: abs(x), "min": _min, "max": _max, "sum": _sum, "mean": _mean,
 }
+ONE_ARGUMENT = ("abs",)  # the others take one or more numbers or lists
+LARGEST_LITERAL = 1e15  # no printed number in a paper is larger; 10**400 is a typo, not a value
+LARGEST_EXPONENT = 10
 
 _BINOPS = {ast.Add: "__add__", ast.Sub: "__sub__", ast.Mult: "__mul__", ast.Div: "__truediv__",
            ast.Pow: "__pow__"}
@@ -126,8 +133,17 @@ class Expression:
     tree: ast.Expression
 
     def evaluate(self, lookup: Mapping[tuple[str, str, str], Interval]) -> Interval:
+        """The expression's interval; ExpressionError (never another exception) when it has none."""
         values = {f"_ref{i}": lookup[ref] for i, ref in enumerate(self.refs)}
-        return _eval(self.tree.body, values, self.text)
+        try:
+            result = _eval(self.tree.body, values, self.text)
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError) as exc:
+            if isinstance(exc, ExpressionError):
+                raise ExpressionError(f"{self.text!r}: {exc}") from None
+            raise ExpressionError(f"{self.text!r} cannot be evaluated: {exc}") from None
+        if not isinstance(result, Interval) or any(isinstance(x, complex) or x != x for x in (result.lo, result.hi)):
+            raise ExpressionError(f"{self.text!r} does not evaluate to one real number")
+        return result
 
 
 def split_ref(inner: str) -> tuple[str, str, str]:
@@ -156,29 +172,45 @@ def parse(text: str) -> Expression:
     return Expression(text=str(text), refs=tuple(refs), tree=tree)
 
 
-def _check(node: ast.AST, n_refs: int, text: str) -> None:
+def _check(node: ast.AST, n_refs: int, text: str, in_call: bool = False) -> None:
+    """What an expression may contain: numbers up to LARGEST_LITERAL, cell references, + - * /, powers by a
+    plain number up to LARGEST_EXPONENT, and the FUNCTIONS with their arity; lists only as their arguments."""
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         _check(node.left, n_refs, text)
         _check(node.right, n_refs, text)
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        if isinstance(node.op, ast.Pow):
+            exponent = node.right.operand if isinstance(node.right, ast.UnaryOp) else node.right
+            if not isinstance(exponent, ast.Constant) or abs(exponent.value) > LARGEST_EXPONENT:
+                raise ExpressionError(f"{text!r}: an exponent must be a plain number within "
+                                      f"±{LARGEST_EXPONENT}, got {ast.unparse(node.right)!r}")
+        return
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         _check(node.operand, n_refs, text)
     elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
             and not isinstance(node.value, bool):
-        pass
+        if not abs(node.value) <= LARGEST_LITERAL:  # also refuses inf and nan
+            raise ExpressionError(f"{text!r}: the number {ast.unparse(node)[:20]}... is larger than any printed "
+                                  f"value (at most {LARGEST_LITERAL:g})")
     elif isinstance(node, ast.Name) and re.fullmatch(r"_ref\d+", node.id):
         pass
-    elif isinstance(node, (ast.List, ast.Tuple)):
+    elif isinstance(node, (ast.List, ast.Tuple)) and in_call:
         for item in node.elts:
             _check(item, n_refs, text)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id in FUNCTIONS and not node.keywords:
+        name, count = node.func.id, len(node.args)
+        if (name in ONE_ARGUMENT and count != 1) or count == 0 or any(isinstance(a, ast.Starred) for a in node.args):
+            takes = "one number" if name in ONE_ARGUMENT else "one or more numbers or lists"
+            raise ExpressionError(f"{text!r}: {name}() takes {takes}, got {count} argument{'s' if count != 1 else ''}")
+        if any(isinstance(a, (ast.List, ast.Tuple)) and not a.elts for a in node.args):
+            raise ExpressionError(f"{text!r}: {name}() of an empty list")
         for arg in node.args:
-            _check(arg, n_refs, text)
+            _check(arg, n_refs, text, in_call=name not in ONE_ARGUMENT)
     else:
         shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
         raise ExpressionError(
             f"{text!r}: {shown!r} is not allowed; use numbers, {{table|row|column}}, + - * / **, "
-            f"parentheses and {', '.join(sorted(FUNCTIONS))}")
+            f"parentheses and {', '.join(sorted(FUNCTIONS))} (lists only inside them)")
 
 
 def _eval(node: ast.AST, values: dict[str, Interval], text: str):

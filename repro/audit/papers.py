@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -251,9 +252,12 @@ class DataReader:
         if unknown or not tol:
             raise self.fail(tol.line, f"{name}.tolerance", "a mapping with abs and/or rel, e.g. {rel: 0.01}")
         try:
-            return Tolerance(abs=float(tol.get("abs", 0.0)), rel=float(tol.get("rel", 0.0)))
+            tolerance = Tolerance(abs=float(tol.get("abs", 0.0)), rel=float(tol.get("rel", 0.0)))
         except (TypeError, ValueError):
             raise self.fail(tol.line, f"{name}.tolerance", "numbers for abs and rel") from None
+        if not all(math.isfinite(x) and x >= 0 for x in (tolerance.abs, tolerance.rel)):
+            raise self.fail(tol.line, f"{name}.tolerance", f"non-negative finite abs and rel, got {dict(tol)}")
+        return tolerance
 
     def top_list(self, key: str) -> tuple[LocDict, LocList]:
         """The file's one field, a list under `key:` (findings.yaml, citations.yaml, plots.yaml)."""
@@ -312,6 +316,9 @@ def _load_metadata(root: Path) -> Paper:
     )
 
 
+OWN_PACKAGES = ("repro", "baselines", "papers")
+
+
 def _method_notes(reader: DataReader, meta: LocDict) -> list[MethodNote]:
     """`method_notes`: each a title, a source and its `items`, written out or taken `from` a
     `module:ATTRIBUTE` tuple of strings, so the report quotes the code's own list and cannot drift."""
@@ -329,6 +336,9 @@ def _method_notes(reader: DataReader, meta: LocDict) -> list[MethodNote]:
         else:
             ref = reader.text(node, "from", name)
             module, _, attribute = ref.partition(":")
+            if module.split(".")[0] not in OWN_PACKAGES:  # never import what a data file names from elsewhere
+                raise reader.fail(node.line_of("from"), f"{name}.from",
+                                  f"a module of this project ({', '.join(p + '.' for p in OWN_PACKAGES)}), got {ref!r}")
             try:
                 items = getattr(importlib.import_module(module), attribute)
             except (ImportError, AttributeError, ValueError):
@@ -411,6 +421,20 @@ def _read_rows(reader: DataReader, t_node: LocDict, table: Table, t_name: str) -
             table.cells[(label, column.label)] = cell
 
 
+LARGEST_PRINTED = 1e15  # no paper prints a larger number; a 400-digit value is a typo
+
+
+def _out_of_range(value: float, kind: str) -> str | None:
+    """What a printed value of this kind must be, when it is not."""
+    if not math.isfinite(value) or abs(value) > LARGEST_PRINTED:
+        return f"a number of at most {LARGEST_PRINTED:.0e} in size"
+    if kind in ("params", "flops", "time", "count") and value < 0:
+        return f"a non-negative value for a {kind} column"
+    if kind == "count" and value != int(value):
+        return "a whole number for a count column (clips, frames)"
+    return None
+
+
 def _read_cell(reader: DataReader, table: Table, row: str, column: Column, value: Any, raw: str | None,
                line: int, row_conditions: dict, r_name: str) -> Cell:
     name = f"{r_name}.values[{column.label!r}]"
@@ -435,6 +459,9 @@ def _read_cell(reader: DataReader, table: Table, row: str, column: Column, value
         printed = parse_printed(raw if raw is not None else value)
     except ValueError as exc:
         raise reader.fail(line, name, str(exc)) from None
+    problem = _out_of_range(printed.value, column.kind)
+    if problem:
+        raise reader.fail(line, name, f"{problem}, got {printed.text[:40]!r}")
     # Counts (clips, frames) are exact: "8 clips" is not a rounded 8 +- 0.5.
     half_unit = 0.0 if column.kind == "count" else printed.half_unit
     return Cell(printed=printed.text, value=printed.value, half_unit=half_unit,
@@ -503,11 +530,33 @@ def read_expr(reader: DataReader, paper: Paper, node: LocDict, key: str, name: s
     return expression
 
 
+def _evaluate_claims(paper: Paper) -> None:
+    """Evaluate every claim's expressions once over the printed cells, so an expression with no value (a
+    division by a cell printed as 0, an overflow) fails at load with its file and line."""
+    from .expr import Interval
+
+    lookup = {}
+    for cell in paper.cells():
+        number = cell.printed_number()
+        lo, hi = number.bounds()
+        lookup[cell.key] = Interval(lo, number.value, hi)
+    for claim in paper.claims:
+        for side, expression in (("expr", claim.expr), ("stated", claim.stated)):
+            if isinstance(expression, Expression):
+                try:
+                    expression.evaluate(lookup)
+                except ExpressionError as exc:
+                    path, _, line = claim.source.rpartition(":")
+                    raise DataError(path, int(line), f"{claim.id}.{side}",
+                                    f"an expression with a value: {exc}") from None
+
+
 def load_paper(root: Path) -> Paper:
     """Load and validate one paper folder."""
     paper = _load_metadata(Path(root))
     _load_tables(paper)
     _load_claims(paper)
+    _evaluate_claims(paper)
     for index, note in enumerate(paper.method_notes):
         unknown = [t for t in note.tables if t not in paper.tables]
         if unknown:
@@ -519,6 +568,9 @@ def load_paper(root: Path) -> Paper:
 def papers_root() -> Path:
     """The folder of paper declarations: $REPRO_PAPERS, else the installed `papers` package."""
     override = os.environ.get("REPRO_PAPERS")
+    if override is not None and not override.strip():
+        raise DataError("$REPRO_PAPERS", None, "REPRO_PAPERS", "a folder of paper declarations; it is set but "
+                        "empty (unset it to use the papers installed with repro)")
     return Path(override) if override else Path(str(resources.files("papers")))
 
 

@@ -39,6 +39,7 @@ class Measurement:
     proxy: bool = False
     second_opinion: float | None = None  # a second counter's value (costs), shown when it disagrees
     alternative: float | None = None  # the value of the cell's declared alternative (costs.yaml)
+    videos: tuple[int, int] | None = None  # a trained result: (test videos it covers, test videos in the split)
 
 
 @dataclass(frozen=True)

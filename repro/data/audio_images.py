@@ -24,14 +24,13 @@ subset of UCF101 with audio, Sec. IV-A) and records unreadable files in a `SkipL
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import replacing
 from .decode import UnreadableVideo, read_audio
 from .skips import SkipLog
 from .splits import Sample
@@ -211,16 +210,9 @@ def _write_png_atomic(path: Path, image: np.ndarray) -> None:
     # ("libpng error: bad parameters to zlib"), and this module decodes audio with decord.
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     # the temporary name does not end in .png, so a resumed run never mistakes it for a finished image
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(np.ascontiguousarray(image)).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
+        Image.fromarray(np.ascontiguousarray(image)).save(handle, format="PNG")
 
 
 @dataclass

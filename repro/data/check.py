@@ -3,8 +3,10 @@
 Per split and subset: samples, classes, missing and unreadable files, and videos with and without an
 audio track. Every video is opened and its first and last frames decoded, in worker processes with a
 timeout, so a file that would hang the decoder (dmlc/decord#373) is reported instead of hanging the
-check. A layout is broken when a split file is malformed, a subset is empty, a class has no training
-video, train and test share a video, or more files are missing or unreadable than `tolerate` allows.
+check; a video with fewer decodable frames than its container claims is damaged. `deep` decodes every
+frame and counts the decoder errors FFmpeg conceals (byte damage inside the stream).
+A layout is broken when a split file is malformed, a subset is empty, a class has no training video,
+train and test share a video, or more files are missing or unreadable than `tolerate` allows.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decode import UnreadableVideo, frame_folder_length, has_audio, read_frame_folder, read_frames, video_info
+from .decode import (UnreadableVideo, container_header, frame_folder_length, has_audio, missing_frames,
+                     read_frame_folder, read_frames, video_info)
 from ..errors import DataError
 from .layouts import get_layout
 
@@ -29,6 +32,9 @@ def probe(path: str, frames: bool | str) -> dict:
             first = read_frame_folder(path, [0, length - 1], template=template)[0]
             return {"frames": length, "height": first.shape[0], "width": first.shape[1], "audio": False}
         info = video_info(path)
+        damage = missing_frames(container_header(path).frames, info.num_frames)
+        if damage:
+            return {"error": damage}
         read_frames(path, [info.num_frames - 1])
         return {"frames": info.num_frames, "height": info.height, "width": info.width, "fps": info.fps,
                 "audio": has_audio(path)}
@@ -36,6 +42,39 @@ def probe(path: str, frames: bool | str) -> dict:
         return {"error": exc.reason}
     except Exception as exc:  # noqa: BLE001 - a check reports every file, whatever its decoder raised
         return {"error": f"unexpected {type(exc).__name__}: {str(exc)[:120]}"}
+
+
+def deep_probe(path: str, frames: bool | str) -> dict:
+    """`probe`, then every frame decoded (PyAV): a video is damaged when its decoder reports errors, which
+    FFmpeg otherwise conceals, or when fewer frames decode than the container claims."""
+    found = probe(path, frames)
+    if "error" in found or frames:
+        return found
+    import av
+
+    decoded, errors, first, level = 0, 0, "", av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)  # PyAV keeps FFmpeg's log off by default; its errors are the evidence
+    with av.logging.Capture() as logged:
+        try:
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                claimed = container_header(path).frames
+                for packet in container.demux(stream):
+                    try:
+                        decoded += len(packet.decode())
+                    except av.error.FFmpegError as exc:
+                        errors, first = errors + 1, first or str(exc)[:120]
+        except (av.error.FFmpegError, OSError, UnreadableVideo) as exc:
+            return {"error": f"damaged: {str(exc)[:120]}"}
+        finally:
+            av.logging.set_level(level)
+    messages = [text for level, _, text in logged if level <= av.logging.ERROR]
+    errors += len(messages)
+    first = first or (messages[0].strip()[:120] if messages else "")
+    if errors:
+        return {"error": f"damaged: {errors} decoder errors over {decoded} frames, e.g. {first}"}
+    damage = missing_frames(claimed, decoded)
+    return {"error": damage} if damage else {**found, "decoded": decoded}
 
 
 def probe_all(paths: list[str], frames: bool | str, *, workers: int = 2, timeout: float = 60.0,
@@ -95,9 +134,10 @@ class CheckReport:
 
 def check_dataset(layout_name: str, root: Path, *, splits: list[int] | None = None, subsets: list[str] | None = None,
                   videos: Path | None = None, annotations: Path | None = None, tolerate: float = 0.0,
-                  probe_files: bool = True, workers: int = 2, timeout: float = 60.0,
+                  probe_files: bool = True, workers: int = 2, timeout: float = 60.0, deep: bool = False,
                   progress_factory: Callable[[int], object] | None = None) -> CheckReport:
-    """Read every split and subset of a layout, probe its files, and list what is wrong."""
+    """Read every split and subset of a layout, probe its files, and list what is wrong; `deep` decodes every
+    frame of every video (deep_probe)."""
     layout = get_layout(layout_name)
     video_root, annotation_path = layout.paths(root, videos, annotations)
     report = CheckReport(layout.name, str(video_root), str(annotation_path))
@@ -115,11 +155,12 @@ def check_dataset(layout_name: str, root: Path, *, splits: list[int] | None = No
     report.files = {p: {"error": "missing file"} for p in paths if not Path(p).exists()}
     frames = layout.frame_template if layout.frames else False
     if probe_files and present:
+        options = {"workers": workers, "timeout": timeout, "probe_fn": deep_probe if deep else probe}
         if progress_factory is None:
-            report.files.update(probe_all(present, frames, workers=workers, timeout=timeout))
+            report.files.update(probe_all(present, frames, **options))
         else:
             with progress_factory(len(present)) as advance:
-                report.files.update(probe_all(present, frames, workers=workers, timeout=timeout, progress=advance))
+                report.files.update(probe_all(present, frames, progress=advance, **options))
     else:
         report.files.update({p: {} for p in present})
     for (split, subset), samples in read.items():

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .decode import UnreadableVideo, frame_folder_length, frame_size, open_video, read_frame_folder, read_frames
+from .decode import (Header, UnreadableVideo, container_header, frame_folder_length, missing_frames, open_video,
+                     read_frame_folder, read_frames)
 from .protocols import Protocol
 from .splits import Sample
 
@@ -60,7 +61,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self.frame_template, self.resize_at_decode = frame_template, resize_at_decode
         # In shared memory, so persistent DataLoader workers see set_epoch too (they hold copies of self).
         self._epoch = torch.zeros(1, dtype=torch.long).share_memory_()
-        self._sizes: dict[int, tuple[int, int]] = {}
+        self._headers: dict[int, Header] = {}  # per video, read once per worker
         self._native: set[int] = set()
 
     def __len__(self) -> int:
@@ -84,12 +85,15 @@ class VideoDataset(torch.utils.data.Dataset):
             indices = self.protocol.sample(frame_folder_length(path, self.frame_template), rng)
             unique, inverse = np.unique(indices, return_inverse=True)
             return read_frame_folder(path, unique, template=self.frame_template), inverse.reshape(indices.shape)
-        height = width = -1
+        if index not in self._headers:
+            self._headers[index] = container_header(path)
+        header, height, width = self._headers[index], -1, -1
         if self.resize_at_decode and index not in self._native:
-            if index not in self._sizes:
-                self._sizes[index] = frame_size(path)
-            height, width = decode_size(*self._sizes[index], self.protocol.decode_short_side)
+            height, width = decode_size(header.height, header.width, self.protocol.decode_short_side)
         reader = open_video(path, width=width, height=height)
+        damage = missing_frames(header.frames, len(reader))
+        if damage:
+            raise UnreadableVideo(path, damage)
         indices = self.protocol.sample(len(reader), rng)
         unique, inverse = np.unique(indices, return_inverse=True)
         try:

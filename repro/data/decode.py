@@ -60,8 +60,17 @@ def video_info(path: Path | str) -> VideoInfo:
     return VideoInfo(Path(path), len(reader), float(reader.get_avg_fps()), int(height), int(width))
 
 
-def frame_size(path: Path | str) -> tuple[int, int]:
-    """(height, width) of the first video stream, from the container header (PyAV; no decoding)."""
+@dataclass(frozen=True)
+class Header:
+    """What a container's header says of its first video stream, read without decoding."""
+
+    height: int
+    width: int
+    frames: int | None  # the frame count the container claims (None when it states none)
+
+
+def container_header(path: Path | str) -> Header:
+    """Frame size and claimed frame count of the first video stream (PyAV; no decoding)."""
     import av
 
     path = Path(path)
@@ -72,11 +81,22 @@ def frame_size(path: Path | str) -> tuple[int, int]:
                 raise UnreadableVideo(path, "no video stream")
             stream = container.streams.video[0]
             height, width = stream.codec_context.height, stream.codec_context.width
+            frames = stream.frames or None
+            if frames is None and stream.duration and stream.average_rate:
+                frames = int(round(float(stream.duration * stream.time_base * stream.average_rate)))
     except (av.error.FFmpegError, OSError) as exc:
         raise UnreadableVideo(path, f"cannot open: {exc}") from None
     if not height or not width:
         raise UnreadableVideo(path, "video stream without a frame size")
-    return int(height), int(width)
+    return Header(int(height), int(width), frames)
+
+
+def missing_frames(claimed: int | None, decodable: int) -> str | None:
+    """The reason a video is damaged when fewer frames can be decoded than its container claims, beyond the
+    2 frames (or 5%) an intact file's header and index may differ by (an MPEG-4 AVI counts its encoder delay)."""
+    if claimed is None or claimed - decodable <= max(2, 0.05 * claimed):
+        return None
+    return f"damaged: the container claims {claimed} frames, {decodable} can be decoded (truncated?)"
 
 
 def _decode(reader, path: Path | str, indices, rewind: bool = True) -> np.ndarray:

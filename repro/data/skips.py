@@ -74,6 +74,11 @@ class SkipLog:
         return {"seen": self.seen, "max_share": self.max_share,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
 
+    def restore(self, state: dict) -> None:
+        """Continue from `as_json()` of a checkpointed log (a resumed run keeps its counts)."""
+        self.seen = int(state.get("seen", 0))
+        self.skipped = [(str(x["path"]), str(x["reason"])) for x in state.get("skipped", [])]
+
     def write(self, path: Path) -> None:
         from ..atomic import write_text_atomic
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text_atomic
+from ..atomic import remove_stale_temps, replacing, write_text_atomic
 from ..errors import DataError
 
 LAYOUTS = ("ucf101", "hmdb51")
@@ -295,9 +294,7 @@ def _video_name(layout: str, synth_class: SynthClass, index: int, extension: str
 def _encode(av, path: Path, container: str, video: np.ndarray, audio: np.ndarray | None, fps: int) -> None:
     """Encode to a temp file beside `path`, then move it into place: a crash never leaves half a video."""
     muxer, codec = CONTAINERS[container]
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with replacing(path) as temp:
         with av.open(temp, "w", format=muxer, options={"fflags": "+bitexact"}) as output:
             # bitexact: no encoder version strings. mbtree=0: with x264's macroblock-tree rate control, sizes whose
             # sides are not multiples of 16 (96x72, 52x70, ...) gave different bytes from the same frames here.
@@ -325,10 +322,6 @@ def _encode(av, path: Path, container: str, video: np.ndarray, audio: np.ndarray
                     output.mux(sound.encode(frame))
                 output.mux(sound.encode())
         os.chmod(temp, 0o644)  # mkstemp makes 0600 files
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _claim(out: Path, parameters: dict) -> None:
@@ -381,6 +374,7 @@ def synthesize(out: Path, *, layout: str = "ucf101", seed: int = 0, scale: int =
     if classes is not None:
         parameters["classes"] = [c.name for _, c in chosen]
     _claim(out, parameters)
+    remove_stale_temps(out, recursive=True)  # half-written videos of a killed run
     videos, written, num_samples = [], 0, int(round(frames * AUDIO_RATE / fps))
     for label, (place, synth_class) in enumerate(chosen):
         (root / (synth_class.name if layout == "ucf101" else synth_class.hmdb_name)).mkdir(parents=True, exist_ok=True)

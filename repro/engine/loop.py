@@ -8,7 +8,9 @@ Determinism: epoch e re-seeds torch with (seed, e) and the data order and augmen
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..atomic import remove_stale_temps
 from ..data.dataset import collate
-from ..data.skips import SkipLog
+from ..data.skips import SkipLog, TooManyUnreadable
+from ..errors import UsageError
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import SINGLE, EpochSampler, World, gather
@@ -42,6 +46,39 @@ class Task:
     forward: Callable[[torch.nn.Module, Any], torch.Tensor] = views_forward
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = mean_view_loss
     parameters: Callable[[torch.nn.Module], Any] | None = None  # what the optimiser updates (default: all)
+
+
+# The share of unreadable test videos an evaluation may leave out (`repro run --allow-unreadable-test`);
+# by default none: a result over fewer test videos than the split holds is not the paper's number.
+_TEST_ALLOWANCE: ContextVar[float] = ContextVar("unreadable_test_allowance", default=0.0)
+TRAIN_ALLOWANCE = 0.05  # the share of unreadable training videos a run tolerates by default
+
+
+@contextmanager
+def unreadable_test_allowance(share: float) -> Iterator[None]:
+    """Within the block, every evaluation passes with up to `share` of its test videos unreadable."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the allowed share of unreadable test videos must be within [0, 1], got {share!r}")
+    token = _TEST_ALLOWANCE.set(share)
+    try:
+        yield
+    finally:
+        _TEST_ALLOWANCE.reset(token)
+
+
+def check_evaluation(final: dict) -> None:
+    """Raise TooManyUnreadable when an evaluation left out more test videos than allowed."""
+    total, skipped = final.get("videos_total"), final.get("unreadable", [])
+    if not total or not skipped:
+        return
+    log = SkipLog(max_share=_TEST_ALLOWANCE.get(), seen=int(total),
+                  skipped=[(x["path"], x["reason"]) for x in skipped])
+    try:
+        log.check()
+    except TooManyUnreadable as exc:
+        said = str(exc).replace("samples unreadable", "test videos unreadable", 1)
+        raise TooManyUnreadable(f"evaluation: {said}\n  (allow a share with --allow-unreadable-test, e.g. 0.05; "
+                                f"the result then says over how many test videos it was computed)") from None
 
 
 class Stop(Exception):
@@ -75,21 +112,18 @@ def _set_epoch(epoch: int, *objects) -> None:
 
 
 def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World = SINGLE, workers: int = 0,
-             skips: SkipLog | None = None, progress: Callable[[int], None] | None = None) -> dict:
-    """Video-level top-1/top-5/mean-class accuracy and loss over `dataset` (each rank a share, gathered)."""
+             progress: Callable[[int], None] | None = None) -> dict:
+    """Video-level top-1/top-5/mean-class accuracy and loss over `dataset` (each rank a share, gathered),
+    with the number of videos it covers (`videos` of `videos_total`) and the unreadable ones left out."""
     sampler = EpochSampler(len(dataset), shuffle=False, world=world)
     loader = make_loader(dataset, batch_size, workers=workers, sampler=sampler)
     model = task.model.eval()
-    scores, labels, indices, loss_sum = [], [], [], 0.0
+    scores, labels, indices, loss_sum, unreadable = [], [], [], 0.0, {}
     with torch.inference_mode():
         for batch in loader:
-            for item in batch.skipped:
-                (skips or SkipLog(max_share=1.0)).skip(item.path, item.reason)
+            unreadable.update({item.index: (item.path, item.reason) for item in batch.skipped})
             if len(batch.labels) == 0:
                 continue
-            if skips is not None:
-                for _ in batch.labels:
-                    skips.ok()
             logits = task.forward(model, _to(batch.views, device)).float().cpu()
             loss_sum += float(task.loss(logits, batch.labels)) * len(batch.labels)
             scores.append(video_scores(logits))
@@ -99,17 +133,23 @@ def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World 
                 progress(len(batch.labels))
     parts = gather((torch.cat(scores) if scores else torch.empty(0), torch.cat(labels) if labels else
                     torch.empty(0, dtype=torch.long), torch.cat(indices) if indices else
-                    torch.empty(0, dtype=torch.long), loss_sum), world)
-    seen, all_scores, all_labels, total_loss = set(), [], [], 0.0
-    for part_scores, part_labels, part_indices, part_loss in parts:
+                    torch.empty(0, dtype=torch.long), loss_sum, unreadable), world)
+    seen, all_scores, all_labels, total_loss, left_out = set(), [], [], 0.0, {}
+    for part_scores, part_labels, part_indices, part_loss, part_unreadable in parts:
         total_loss += part_loss
+        left_out.update(part_unreadable)
         for s, y, i in zip(part_scores, part_labels, part_indices.tolist(), strict=True):
             if i not in seen:  # the sampler pads ranks with repeats
                 seen.add(i)
                 all_scores.append(s)
                 all_labels.append(y)
+    if not all_scores:
+        raise TooManyUnreadable(f"evaluation: none of the {len(dataset)} test videos could be read"
+                                + "".join(f"\n  {path}: {reason}" for path, reason in list(left_out.values())[:10]))
     result = summarize(torch.stack(all_scores), torch.stack(all_labels))
     result["loss"] = total_loss / max(sum(len(p[1]) for p in parts), 1)
+    result["videos"], result["videos_total"] = len(seen), len(seen | set(left_out))
+    result["unreadable"] = [{"path": path, "reason": reason} for _, (path, reason) in sorted(left_out.items())]
     return result
 
 
@@ -120,9 +160,13 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
     """Train `task` on `train_set`, evaluate on `val_set` every `eval_every` epochs and at the end.
 
     `run_dir/checkpoint.pt` is rewritten atomically after every epoch; `resume=True` continues from it
-    (the config must be the same). `log(epoch, metrics)` receives each epoch's metrics (rank 0 only).
+    (the config must be the same). `log(epoch, metrics)` receives each epoch's metrics (rank 0 only), before
+    the epoch's checkpoint is written, so a kill between the two repeats the epoch and loses nothing.
+    `skips` records the unreadable training videos (kept in the checkpoint, so a resumed run continues its
+    counts); each evaluation records its own, and the final one fails past `unreadable_test_allowance`.
     """
     run_dir = Path(run_dir)
+    remove_stale_temps(run_dir)  # a killed run's half-written checkpoint
     path = run_dir / "checkpoint.pt"
     model = task.model.to(device)
     train_model = model
@@ -139,7 +183,8 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
         state = ckpt.load(path)
         if state["config"] != config.as_dict():
             changed = sorted(k for k, v in config.as_dict().items() if state["config"].get(k) != v)
-            raise ValueError(f"{path}: cannot resume with a different config (changed: {', '.join(changed)})")
+            raise UsageError(f"{path}: cannot resume with a different config (changed: {', '.join(changed)}); "
+                             f"rerun without --resume, or with the settings of that run")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -147,9 +192,11 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
         ckpt.set_rng_state(state["rng"])
         result.history, start_epoch = state["history"], state["epoch"] + 1
         result.resumed_from = state["epoch"]
+    skips = skips or SkipLog(max_share=TRAIN_ALLOWANCE)
+    if result.resumed_from is not None and "skips" in state:
+        skips.restore(state["skips"])
     sampler = EpochSampler(len(train_set), seed=config.seed, shuffle=True, world=world)
     loader = make_loader(train_set, config.batch_size, workers=config.workers, sampler=sampler)
-    skips = skips or SkipLog()
     for epoch in range(start_epoch, config.epochs):
         torch.manual_seed(config.seed * 100_003 + epoch)
         _set_epoch(epoch, sampler, train_set)
@@ -190,24 +237,25 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
                    "clips_per_second": seen / max(seconds, 1e-9)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             evaluation = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
-                                  workers=config.workers, skips=skips)
-            metrics.update({f"val_{k}": v for k, v in evaluation.items() if k != "confusion"})
+                                  workers=config.workers)
+            metrics.update({f"val_{k}": v for k, v in evaluation.items() if k not in ("confusion", "unreadable")})
             result.final = evaluation
         schedule.end_epoch(metrics.get("val_loss"))
         result.history.append(metrics)
         if world.main:
+            if log is not None:
+                log(epoch, metrics)
             ckpt.save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                               "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
                               "rng": ckpt.rng_state(), "epoch": epoch, "history": result.history,
-                              "config": config.as_dict(), "final": result.final}, path)
-            if log is not None:
-                log(epoch, metrics)
+                              "config": config.as_dict(), "final": result.final, "skips": skips.as_json()}, path)
     if config.epochs == 0:
         result.final = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
-                                workers=config.workers, skips=skips)
+                                workers=config.workers)
     elif resume and start_epoch >= config.epochs and path.is_file():
         result.final = ckpt.load(path).get("final", {})  # already complete: report what it found
     skips.check()
+    check_evaluation(result.final)
     return result
 
 

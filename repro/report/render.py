@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from ..atomic import write_text_atomic
+from ..atomic import remove_stale_temps, write_text_atomic
 from ..audit.citations import DIFFERS, EQUAL, NOT_FOUND, OTHER_CONFIG, ROUNDED
 from ..audit.claims import OP_WORDS, computed_text
 from ..audit.findings import ERROR, READING, SLIP, UNCHECKED
@@ -106,6 +106,7 @@ def render_views(views: list[PaperView], out_dir: Path, benchmarks: BenchRun | N
     """Write index.html over every view and <paper>.html for the papers in `pages` (None: every view) into
     `out_dir`; returns the paths written, the index first."""
     out_dir = Path(out_dir)
+    remove_stale_temps(out_dir)  # the leftovers of a render that was killed
     env = _environment()
     written = []
     for view in [v for v in views if pages is None or v.paper.id in pages]:

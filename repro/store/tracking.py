@@ -9,34 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import os
 import platform
 import re
 import subprocess
 import sys
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping
 
-from .audit.papers import Cell, CellKey, Paper
-from .audit.verdicts import Measurement
+from ..audit.papers import Cell, CellKey, Paper
+from ..audit.verdicts import Measurement
+from .backend import EXPERIMENT, Record, open_store, retry_locked, tracking_uri
+from .pending import log_or_keep
 
-EXPERIMENT = "repro"
-DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the working directory
+__all__ = ["EXPERIMENT", "load_all", "load_measurements", "log_measurements", "metric_key", "provenance",
+           "store_client", "tracking_uri"]
+
 _LIBRARIES = ("torch", "fvcore", "ptflops", "mlflow", "numpy", "decord", "librosa")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
-
-
-def quiet_mlflow() -> None:
-    """MLflow and alembic announce a new store's tables at INFO level; a user's terminal needs none of it."""
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def tracking_uri(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 def metric_key(cell: Cell | CellKey, prefix: str = "cell") -> str:
@@ -96,67 +89,41 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
                      second_opinions: Mapping[CellKey, float] | None = None,
                      alternatives: Mapping[CellKey, float] | None = None,
                      extras: Mapping[str, float] | None = None) -> str:
-    """Record measured cell values of one paper as one MLflow run; returns the run id.
+    """Record measured cell values of one paper as one MLflow run; returns the run id, or raises
+    pending.Kept naming the file that keeps them when the store does not take them.
 
     `second_opinions` are a second counter's values for some of the cells, `alternatives` the values of the
     alternatives costs.yaml declares for them; `extras` are measured quantities the paper does not print,
     by id.
     """
-    import mlflow
-
-    quiet_mlflow()
-
     second_opinions, alternatives = second_opinions or {}, alternatives or {}
     for key in [*values, *second_opinions, *alternatives]:
         paper.cell(*key)  # fails loudly on a cell the paper does not declare
-    uri = tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    _ensure_experiment(mlflow, uri)
+    metrics = {metric_key(key): float(v) for key, v in values.items()}
+    metrics.update({metric_key(key, "second"): float(v) for key, v in second_opinions.items()})
+    metrics.update({metric_key(key, "alternative"): float(v) for key, v in alternatives.items()})
+    metrics.update({extra_key(name): float(v) for name, v in (extras or {}).items()})
     tags = {**provenance(command, device), "repro.paper": paper.id, "repro.kind": kind,
             "repro.proxy": str(proxy).lower()}
-    with mlflow.start_run(run_name=f"{paper.id}-{kind}", tags=tags) as run:
-        metrics = {metric_key(key): float(v) for key, v in values.items()}
-        metrics.update({metric_key(key, "second"): float(v) for key, v in second_opinions.items()})
-        metrics.update({metric_key(key, "alternative"): float(v) for key, v in alternatives.items()})
-        metrics.update({extra_key(name): float(v) for name, v in (extras or {}).items()})
-        mlflow.log_metrics(metrics)
-        if details:
-            mlflow.log_dict(dict(details), "details.json")
-    return run.info.run_id
+    record = Record(key=f"{kind}/{paper.id}/{uuid.uuid4().hex}", run_name=f"{paper.id}-{kind}", tags=tags,
+                    metrics=metrics, artifacts={"details.json": dict(details)} if details else {})
+    return log_or_keep(record, uri)
 
 
-def _ensure_experiment(mlflow, uri: str) -> None:
-    """Create the experiment with its artifacts beside a sqlite store, not in the working directory."""
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
-        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-    mlflow.set_experiment(EXPERIMENT)
-
-
-def _store_missing(uri: str) -> bool:
-    if uri.startswith("sqlite:///"):
-        return not Path(uri[len("sqlite:///"):]).exists()
-    return False
+def finished_runs(client, experiment_id: str, query: str, max_results: int = 5000) -> list:
+    """The runs that match `query` and finished, newest first (an orphan of a killed push never counts)."""
+    return retry_locked(lambda: client.search_runs(
+        [experiment_id], f"{query} and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=max_results))
 
 
 def _runs(client, experiment_id: str, paper_id: str) -> list:
-    return client.search_runs([experiment_id], f"tags.`repro.paper` = '{paper_id}'",
-                              order_by=["attributes.start_time DESC"], max_results=5000)
+    return finished_runs(client, experiment_id, f"tags.`repro.paper` = '{paper_id}'")
 
 
-def _client(uri: str | None):
-    uri = tracking_uri(uri)
-    if _store_missing(uri):
-        return None, None
-    from mlflow.tracking import MlflowClient
-
-    quiet_mlflow()
-
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    return (client, experiment.experiment_id) if experiment is not None else (None, None)
+def store_client(uri: str | None):
+    """(client, experiment id) of an existing store, or (None, None) when it holds no repro experiment."""
+    return open_store(tracking_uri(uri), create=False)
 
 
 def _origin(run) -> dict[str, str]:
@@ -172,7 +139,7 @@ Extras = dict[tuple[str, str], Measurement]
 def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measurements, Extras]:
     """In one pass over each paper's runs, newest first: the latest measurement of every cell, keyed by
     (paper id, cell key), and of every quantity the paper does not print, keyed by (paper id, extra id)."""
-    client, experiment_id = _client(uri)
+    client, experiment_id = store_client(uri)
     cells: Measurements = {}
     extras: Extras = {}
     if client is None:
@@ -190,10 +157,18 @@ def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measureme
                 if key is not None and (paper.id, key) not in cells:
                     cells[(paper.id, key)] = Measurement(value, _origin(run), proxy=proxy,
                                                          second_opinion=metrics.get(second_name[key]),
-                                                         alternative=metrics.get(alternative_name[key]))
+                                                         alternative=metrics.get(alternative_name[key]),
+                                                         videos=_videos(metrics))
                 elif name.startswith("extra/") and (paper.id, name[6:]) not in extras:
                     extras[(paper.id, name[6:])] = Measurement(value, _origin(run), proxy=proxy)
     return cells, extras
+
+
+def _videos(metrics: Mapping[str, float]) -> tuple[int, int] | None:
+    """(videos evaluated, videos in the test split) of a training run's result."""
+    if "final_videos" in metrics and "final_videos_total" in metrics:
+        return int(metrics["final_videos"]), int(metrics["final_videos_total"])
+    return None
 
 
 def load_measurements(papers: Iterable[Paper], uri: str | None = None) -> Measurements:
