@@ -358,12 +358,60 @@ def _allowance_option(p: argparse.ArgumentParser) -> None:
                         "unreadable test video fails the run); the result says over how many videos it was computed")
 
 
+def _weights_check(args: argparse.Namespace) -> int:
+    """Which source a checkpoint fits under, what maps, and what is missing, unexpected or mis-shaped."""
+    import yaml
+
+    from .models import build
+    from .weights import SOURCES, detect, fit, read_state_dict
+
+    kwargs = {}
+    for given in args.arg or []:
+        key, sep, value = given.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--arg takes KEY=VALUE (e.g. num_classes=600), got {given!r}")
+        kwargs[key] = yaml.safe_load(value)
+    try:
+        model = build(args.model, **kwargs)
+    except KeyError as exc:
+        raise UsageError(f"--model: {exc.args[0]}") from None
+    except TypeError as exc:
+        raise UsageError(f"--arg: {args.model} does not take these arguments: {exc}") from None
+    skip, state = tuple(args.skip or ()), read_state_dict(Path(args.path))  # an unreadable file is an error (2)
+    if args.source is None:
+        try:
+            source, report = detect(model, Path(args.path), into=args.into, skip=skip)
+        except WeightsError as exc:  # a result: what each source misses
+            from .console import terminal_width
+
+            for line in str(exc).replace("pass skip", "pass --skip").splitlines():
+                print(textwrap.fill(line, terminal_width(), subsequent_indent="      ", break_long_words=False,
+                                    break_on_hyphens=False))
+            return 1
+    else:
+        source = args.source
+        report, _ = fit(model, state, source, path=args.path, into=args.into, skip=skip)
+    print(f"{args.path}: {'fits' if report.fits else 'does NOT fit'} {args.model} under source {source!r} "
+          f"({SOURCES[source].description})")
+    print(f"  {len(report.loaded)} tensors map; {len(report.skipped)} skipped" +
+          (f" ({', '.join(report.skipped[:6])}{' ...' if len(report.skipped) > 6 else ''})" if report.skipped else ""))
+    for label, keys in (("missing from the checkpoint", report.missing), ("unexpected", report.unexpected),
+                        ("of another shape", [f"{k} {a} vs ours {b}" for k, a, b in report.mismatched])):
+        if keys:
+            print(f"  {len(keys)} {label}:")
+            print("\n".join(f"    {k}" for k in keys[:args.show]) + (f"\n    ... and {len(keys) - args.show} more"
+                                                                     if len(keys) > args.show else ""))
+    return 0 if report.fits else 1
+
+
 def _tracking_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", type=check_uri, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                                                            "sqlite:///mlflow.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .weights import SOURCES
+
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -462,6 +510,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, a pending record, or a folder of them")
     p.add_argument("--tracking-uri", type=check_uri, help="the store (default: the one each record was meant for)")
     p.set_defaults(run=_push)
+
+    weights = sub.add_parser("weights", help="checkpoints you bring").add_subparsers(dest="weights_command",
+                                                                                   required=True)
+    p = weights.add_parser("check", help="which source a checkpoint fits under, and which keys map or do not")
+    p.add_argument("path", help="the checkpoint file (.pth, .pt, .pth.tar)")
+    p.add_argument("--model", required=True, help="a registered model (repro.models), e.g. baselines/mobilenetv2_3d")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a builder argument, e.g. num_classes=600")
+    p.add_argument("--source", choices=sorted(SOURCES), help="check this source only (default: try each, in order)")
+    p.add_argument("--into", default="", help="a submodule to load into (e.g. backbone)")
+    p.add_argument("--skip", action="append", metavar="PREFIX", help="keys not to load, e.g. fc. (a new classifier)")
+    p.add_argument("--show", type=non_negative_int, default=20, help="keys listed per kind (default 20)")
+    p.set_defaults(run=_weights_check)
 
     from .data.cli import add_data_parser
 

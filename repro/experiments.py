@@ -57,6 +57,22 @@ class Experiment:
     def name(self) -> str:
         return f"{self.paper}/{self.id}"
 
+    def checkpoints(self) -> dict[str, str]:
+        """The pretrained weights the experiment needs (`--weights NAME=PATH`), by name: the pipeline_args
+        `pretrained*` and `*_weights` entries, nested ones included, with what each says it is."""
+        found: dict[str, str] = {}
+
+        def walk(args: dict) -> None:
+            for key, value in args.items():
+                if isinstance(value, dict):
+                    walk(value)
+                elif isinstance(value, str) and (key.startswith("pretrained") or key.endswith("_weights")) \
+                        and not key.endswith(("_into", "_source")):
+                    found[key.removesuffix("_weights")] = value  # second_weights describes --weights second=
+
+        walk(self.pipeline_args)
+        return found
+
 
 @dataclass(frozen=True)
 class NotRun:

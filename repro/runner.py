@@ -59,12 +59,13 @@ class Context:
 
     def load_weights(self, model, name: str = "pretrained", *, into: str = "", skip: tuple[str, ...] = ()):
         """Load the user's checkpoint `name` (if given) into `model`; the source's key rules come from
-        pipeline_args `<name>_source` (see repro.weights.SOURCES). Returns the LoadReport or None."""
+        pipeline_args `<name>_source` (see repro.weights.SOURCES; default auto: the source that fits). Returns the
+        LoadReport or None."""
         from .weights import load_pretrained
 
         if name not in self.weights:
             return None
-        source = self.pipeline_args.get(f"{name}_source", "native")
+        source = self.pipeline_args.get(f"{name}_source", "auto")
         return load_pretrained(model, self.weights[name], source, into=into, skip=skip)
 
     def build_model(self, name: str | None = None, **overrides: Any):

@@ -3,6 +3,7 @@ HandStandPushups case mismatch, unlabelled test lists, missing, corrupt and zero
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -158,8 +159,23 @@ def test_mini_kinetics_joins_ids_with_the_kinetics_csvs(kinetics_tree):
         (0, "abseiling", True), (1, "passing American football (in game)", True)]
     assert [s.label for s in get_layout("mini_kinetics200").samples(kinetics_tree, 1, "val")] == [0]
     (notes / "val_ytid_list.txt").write_text("ddd\nzzz\n")
-    with pytest.raises(DataError, match=r"val_ytid_list.txt:2: youtube id: an id of the Kinetics-400"):
-        mini_kinetics200(videos, notes, notes, "val")
+    val = mini_kinetics200(videos, notes, notes, "val")
+    assert [s.meta.get("missing_annotation") for s in val] == [
+        None, "val_ytid_list.txt:2: zzz is in no Kinetics-400 train/val CSV"]
+    item = VideoDataset(val, central())[1]
+    assert isinstance(item, Skipped) and item.reason.startswith("missing annotation: val_ytid_list.txt:2: zzz")
+
+
+def test_an_id_the_csvs_lack_is_a_missing_annotation_and_never_aborts_another_subset(kinetics_tree):
+    notes = kinetics_tree / "annotations"
+    (notes / "train_ytid_list.txt").write_text("bbb\nqqq\naaa\n")  # qqq: in no CSV
+    (notes / "val_ytid_list.txt").write_text("ddd\n")
+    report = check_dataset("mini_kinetics200", kinetics_tree, subsets=["val"], workers=0)
+    assert report.ok and [(s["subset"], s["samples"]) for s in report.subsets] == [("val", 1)]
+    report = check_dataset("mini_kinetics200", kinetics_tree, workers=0, tolerate=0.5)
+    assert [(s["subset"], s["samples"], s["classes"]) for s in report.subsets] == [("train", 3, 2), ("val", 1, 1)]
+    assert [f["reason"] for f in report.as_json()["files"]["unreadable"]] == [
+        "missing annotation: train_ytid_list.txt:2: qqq is in no Kinetics-400 train/val CSV"]
 
 
 def write_frames(folder, count: int, template: str = "{:05d}.jpg") -> None:
@@ -218,8 +234,37 @@ def test_mmaction2_video_and_rawframe_lists(tmp_path):
         mmaction_rawframes(tmp_path, tmp_path / "bad.txt")
 
 
+
+@pytest.mark.parametrize("reader, line, error", [
+    (mmaction_videos, "test.mp4 0 3", "1: line: '<video path> <label>' with one label; this line has 2 (0 3), "
+                                      "MMAction2's multi_class form"),
+    (mmaction_videos, "my clip.mp4 3", "1: line: '<video path> <label>', with no spaces in the path"),
+    (mmaction_videos, "test.mp4", "1: line: '<video path> <label>', got no label"),
+    (mmaction_rawframes, "imgs 2 5 127", "1: line: '<frame folder> <total frames> <label>'; 4 fields read as "
+                                         "MMAction2's with_offset form"),
+    (mmaction_rawframes, "imgs 5 1 3 5", "this line has 3 (1 3 5), MMAction2's multi_class form"),
+])
+def test_mmaction2_list_variants_are_refused_by_name_never_misread_as_paths(tmp_path, reader, line, error):
+    (tmp_path / "list.txt").write_text(line + "\n")
+    with pytest.raises(DataError, match=re.escape(error)):
+        reader(tmp_path, tmp_path / "list.txt")
+
+
+def test_mmaction2_rawframes_with_offsets_read_the_clip_of_a_long_video(tmp_path):
+    write_frames(tmp_path / "long", 20, template="img_{:05d}.jpg")
+    (tmp_path / "list.txt").write_text("long 2 9 1\n")  # frames 3..11 of the folder
+    layout = get_layout("mmaction_rawframes_offset")
+    raw = layout.samples(tmp_path, 1, "all", annotations=tmp_path / "list.txt")
+    assert (raw[0].label, raw[0].meta["offset"], raw[0].meta["total_frames"]) == (1, 2, 9)
+    item = VideoDataset(raw, central(), frames=True, frame_template=layout.frame_template)[0]
+    assert [decoded_index(item.views[0][:, t]) for t in range(8)] == list(range(2, 10))
+    (tmp_path / "list.txt").write_text("long 9 1\n")
+    with pytest.raises(DataError, match="1: line: '<frame folder> <start offset> <total frames> <label>'"):
+        layout.samples(tmp_path, 1, "all", annotations=tmp_path / "list.txt")
+
+
 def test_every_layout_is_named_and_has_a_reader():
     assert set(LAYOUTS) == {"ucf101", "ucf101_audio51", "hmdb51", "kinetics400", "kinetics600", "mini_kinetics200",
-                            "sthv1", "mmaction_videos", "mmaction_rawframes"}
+                            "sthv1", "mmaction_videos", "mmaction_rawframes", "mmaction_rawframes_offset"}
     with pytest.raises(ValueError, match="known: ucf101"):
         get_layout("ucf-101")

@@ -36,8 +36,11 @@ def test_a_checkpoint_that_does_not_fit_lists_the_keys(tmp_path):
     path = save(tmp_path, "odd.pth", state)
     with pytest.raises(WeightsError, match=r"odd.pth .*1 missing from the checkpoint: stages.0.0.weight; "
                                            r"1 unexpected: extra.weight; 1 with other shapes: fc.weight"):
-        load_pretrained(build("baselines/small3d", num_classes=8), path)
-    report = load_pretrained(build("baselines/small3d", num_classes=8), path, strict=False)
+        load_pretrained(build("baselines/small3d", num_classes=8), path, "native")
+    with pytest.raises(WeightsError, match=r"odd.pth fits SmallVideoNet under none of the sources .*\n  native, "
+                                           r"mfnet, .*: 1 missing from the checkpoint"):
+        load_pretrained(build("baselines/small3d", num_classes=8), path)  # auto: how each source misses
+    report = load_pretrained(build("baselines/small3d", num_classes=8), path, "native", strict=False)
     assert report.missing == ["stages.0.0.weight"] and report.unexpected == ["extra.weight"]
     with pytest.raises(WeightsError, match="no such checkpoint file"):
         load_pretrained(model, tmp_path / "absent.pth")
@@ -65,3 +68,203 @@ def test_into_a_submodule(tmp_path):
     wrapper.backbone = build("baselines/small2d", num_classes=8)
     load_pretrained(wrapper, save(tmp_path, "b.pth", backbone.state_dict()), into="backbone")
     assert torch.equal(wrapper.backbone.fc.weight, backbone.fc.weight)
+
+
+# The checkpoint layouts of okankop/Efficient-3DCNNs, written out as data from its models/mobilenetv2.py and
+# models/shufflenetv2.py (read, not copied): each block one flat nn.Sequential, positions as below.
+def _conv(key, out, inp, k):
+    return {f"{key}.weight": (out, inp, k, k, k)}
+
+
+def _bn(key, n):
+    return {f"{key}.{name}": (n,) for name in ("weight", "bias", "running_mean", "running_var")} | \
+        {f"{key}.num_batches_tracked": ()}
+
+
+def efficient3d_mobilenetv2_layout(num_classes=600):
+    """width 1.0: (t, c, n, s) = (1,16,1), (6,24,2), (6,32,3), (6,64,4), (6,96,3), (6,160,3), (6,320,1)."""
+    shapes = {**_conv("features.0.0", 32, 3, 3), **_bn("features.0.1", 32)}
+    block, inp = 1, 32
+    for t, c, n in ((1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3), (6, 320, 1)):
+        for _ in range(n):
+            hidden, key = round(inp * t), f"features.{block}.conv"
+            if t == 1:  # dw, bn, relu6, pw-linear, bn
+                shapes |= {f"{key}.0.weight": (hidden, 1, 3, 3, 3), **_bn(f"{key}.1", hidden),
+                           **_conv(f"{key}.3", c, hidden, 1), **_bn(f"{key}.4", c)}
+            else:  # pw, bn, relu6, dw, bn, relu6, pw-linear, bn
+                shapes |= {**_conv(f"{key}.0", hidden, inp, 1), **_bn(f"{key}.1", hidden),
+                           f"{key}.3.weight": (hidden, 1, 3, 3, 3), **_bn(f"{key}.4", hidden),
+                           **_conv(f"{key}.6", c, hidden, 1), **_bn(f"{key}.7", c)}
+            block, inp = block + 1, c
+    shapes |= {**_conv(f"features.{block}.0", 1280, inp, 1), **_bn(f"features.{block}.1", 1280),
+               "classifier.1.weight": (num_classes, 1280), "classifier.1.bias": (num_classes,)}
+    return shapes
+
+
+def efficient3d_shufflenetv2_layout(num_classes=600):
+    """width 2.0: stage channels 224, 488, 976, last conv 2048; repeats 4, 8, 4; the first block of a stage
+    has stride 2 and both branches (`banch1`, `banch2`), the others `banch2` on half the channels."""
+    shapes = {**_conv("conv1.0", 24, 3, 3), **_bn("conv1.1", 24)}
+    block, inp = 0, 24
+    for out, repeats in ((224, 4), (488, 8), (976, 4)):
+        half = out // 2
+        for i in range(repeats):
+            key = f"features.{block}"
+            if i == 0:  # banch1: dw, bn, pw, bn, relu
+                shapes |= {f"{key}.banch1.0.weight": (inp, 1, 3, 3, 3), **_bn(f"{key}.banch1.1", inp),
+                           **_conv(f"{key}.banch1.2", half, inp, 1), **_bn(f"{key}.banch1.3", half)}
+            first = inp if i == 0 else half  # banch2: pw, bn, relu, dw, bn, pw, bn, relu
+            shapes |= {**_conv(f"{key}.banch2.0", half, first, 1), **_bn(f"{key}.banch2.1", half),
+                       f"{key}.banch2.3.weight": (half, 1, 3, 3, 3), **_bn(f"{key}.banch2.4", half),
+                       **_conv(f"{key}.banch2.5", half, half, 1), **_bn(f"{key}.banch2.6", half)}
+            block, inp = block + 1, out
+    shapes |= {**_conv("conv_last.0", 2048, 976, 1), **_bn("conv_last.1", 2048),
+               "classifier.1.weight": (num_classes, 2048), "classifier.1.bias": (num_classes,)}
+    return shapes
+
+
+def _random_state(shapes):
+    torch.manual_seed(0)
+    return {k: (torch.tensor(7) if k.endswith("num_batches_tracked") else torch.randn(shape))
+            for k, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("name, args, layout, source, theirs, ours", [
+    ("baselines/mobilenetv2_3d", {"num_classes": 600, "width_mult": 1.0, "sample_size": 112},
+     efficient3d_mobilenetv2_layout, "efficient3d-mobilenetv2", "features.5.conv.3.weight",
+     "features.5.conv.1.0.weight"),
+    ("baselines/shufflenetv2_3d", {"num_classes": 600, "width_mult": 2.0, "sample_size": 112},
+     efficient3d_shufflenetv2_layout, "efficient3d-shufflenetv2", "features.4.banch2.6.running_var",
+     "features.4.branch2.2.1.running_var"),
+])
+def test_efficient3dcnns_flat_layouts_load_by_name_and_are_detected(tmp_path, name, args, layout, source, theirs,
+                                                                    ours):
+    state = _random_state(layout())
+    path = save(tmp_path, "kinetics_best.pth", {"epoch": 90, "arch": "x", "state_dict":
+                                               {f"module.{k}": v for k, v in state.items()}})  # DataParallel
+    model = build(name, **args)
+    report = load_pretrained(model, path, source)
+    assert report.fits and len(report.loaded) == len(state)
+    assert torch.equal(model.state_dict()[ours], state[theirs])
+    assert load_pretrained(build(name, **args), path).source == source  # auto finds it by name
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(1, 3, 16, 112, 112)).shape == (1, 600)
+    wrong = {k.replace(".conv.3.", ".conv.5.").replace(".banch2.5.", ".banch2.7."): v for k, v in state.items()}
+    with pytest.raises(WeightsError, match=r"does not fit .*missing from the checkpoint: .*unexpected: "):
+        load_pretrained(build(name, **args), save(tmp_path, "wrong.pth", wrong), source)
+
+
+# VMZ's Caffe2 blobs, written out as data from facebookresearch/VMZ c2/lib/models/r3d_model.py and
+# builder/video_model.py (read, not copied): names and shapes of an R(2+1)D-34 and an R(2+1)D-50 .pkl.
+def _c2_bn(name, n):
+    return {f"{name}_{suffix}": (n,) for suffix in ("s", "b", "rm", "riv")}
+
+
+def _c2_2plus1d(name, bn, cin, cout, middle=None):
+    middle = middle or int(3 * cin * cout * 9 / (cin * 9 + 3 * cout))  # add_conv's '2.5d' width
+    return {f"{name}_middle_w": (middle, cin, 1, 3, 3), **_c2_bn(f"{bn}_middle", middle),
+            f"{name}_w": (cout, middle, 3, 1, 1)}
+
+
+def vmz_blobs(depth: int, num_classes: int = 400) -> dict[str, tuple]:
+    blocks = {34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}[depth]
+    widths = ((64, 64), (128, 128), (256, 256), (512, 512)) if depth == 34 else \
+        ((256, 64), (512, 128), (1024, 256), (2048, 512))
+    shapes = {"conv1_middle_w": (45, 3, 1, 7, 7), **_c2_bn("conv1_middle_spatbn_relu", 45),
+              "conv1_w": (64, 45, 3, 1, 1), **_c2_bn("conv1_spatbn_relu", 64)}
+    k, cin = 0, 64
+    for stage, ((out, base), n) in enumerate(zip(widths, blocks, strict=True)):
+        for i in range(n):
+            c = f"comp_{k}"
+            if depth == 34:  # simple block: two (2+1)D convs, each followed by a batch norm
+                shapes |= {**_c2_2plus1d(f"{c}_conv_1", f"{c}_spatbn_1", cin, out), **_c2_bn(f"{c}_spatbn_1", out),
+                           **_c2_2plus1d(f"{c}_conv_2", f"{c}_spatbn_2", out, out), **_c2_bn(f"{c}_spatbn_2", out)}
+            else:  # bottleneck: 1x1x1, (2+1)D, 1x1x1
+                shapes |= {f"{c}_conv_1_w": (base, cin, 1, 1, 1), **_c2_bn(f"{c}_spatbn_1", base),
+                           **_c2_2plus1d(f"{c}_conv_2", f"{c}_spatbn_2", base, base), **_c2_bn(f"{c}_spatbn_2", base),
+                           f"{c}_conv_3_w": (out, base, 1, 1, 1), **_c2_bn(f"{c}_spatbn_3", out)}
+            if cin != out or (i == 0 and stage > 0):
+                shapes |= {f"shortcut_projection_{k}_w": (out, cin, 1, 1, 1),
+                           **_c2_bn(f"shortcut_projection_{k}_spatbn", out)}
+            k, cin = k + 1, out
+    return shapes | {f"last_out_L{num_classes}_w": (num_classes, cin), f"last_out_L{num_classes}_b": (num_classes,)}
+
+
+@pytest.mark.parametrize("name, depth, theirs, ours", [
+    ("baselines/r2plus1d_34", 34, "comp_4_conv_2_middle_w", "stages.1.1.conv2.0.weight"),
+    ("baselines/r2plus1d_50", 50, "comp_7_spatbn_2_middle_riv", "res4.0.middle.1.running_var"),
+])
+def test_vmz_caffe2_pickles_load_without_caffe2(tmp_path, name, depth, theirs, ours):
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    blobs = {k: rng.standard_normal(shape).astype(np.float32) for k, shape in vmz_blobs(depth).items()}
+    extras = {"conv1_w_momentum": np.zeros((64, 45, 3, 1, 1), np.float32), "model_iter": np.array([3], np.int64)}
+    path = tmp_path / f"r2plus1d_{depth}_clip8_kinetics.pkl"
+    with open(path, "wb") as handle:
+        pickle.dump({"blobs": {**blobs, **extras}}, handle, protocol=2)
+    model = build(name, num_classes=400)
+    report = load_pretrained(model, path, "vmz")
+    assert report.fits and len(report.loaded) == len(blobs)
+    assert torch.equal(model.state_dict()[ours], torch.from_numpy(blobs[theirs]))
+    assert load_pretrained(build(name, num_classes=400), path).source == "vmz"  # detected
+    with pytest.raises(WeightsError, match=r"does not fit .*with other shapes: fc.weight \(400, "):
+        load_pretrained(build(name, num_classes=101), path, "vmz")
+    assert load_pretrained(build(name, num_classes=101), path, "vmz", skip=("fc.",)).skipped == [
+        "model_iter", "fc.weight", "fc.bias"]  # fine-tuning with a new classifier; Caffe2's own counter
+
+
+# MMAction2's layouts, written out as data from open-mmlab/mmaction2 (mmaction/models/backbones/resnet.py,
+# resnet_tsm.py, resnet3d.py; configs/_base_/models/i3d_r50.py): ConvModules `convK.conv` / `convK.bn`,
+# `downsample.conv` / `.bn`, TSM's shift around conv1's conv (`conv1.conv.net`), the head `cls_head.fc_cls`.
+I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
+
+
+def mmaction2_resnet50(kind: str, num_classes: int = 400) -> dict[str, tuple]:
+    """kind: tsn, tsm (2D ResNet-50 in `backbone.`) or i3d (ResNet3d-50, conv1 5x7x7, 3x1x1 inflation)."""
+    three_d = kind == "i3d"
+
+    def conv(key, out, inp, k, t=1):
+        shape = (out, inp, t, k, k) if three_d else (out, inp, k, k)
+        return {f"{key}.weight": shape}
+
+    def bn(key, n):
+        return {f"{key}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")} | \
+            {f"{key}.num_batches_tracked": ()}
+
+    shapes = {**conv("backbone.conv1.conv", 64, 3, 7, 5), **bn("backbone.conv1.bn", 64)}
+    inp = 64
+    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
+        for i in range(blocks):
+            key = f"backbone.layer{stage + 1}.{i}"
+            first = f"{key}.conv1.conv.net" if kind == "tsm" else f"{key}.conv1.conv"
+            shapes |= {**conv(first, width, inp, 1, 3 if three_d and I3D_INFLATE[stage][i] else 1),
+                       **bn(f"{key}.conv1.bn", width), **conv(f"{key}.conv2.conv", width, width, 3),
+                       **bn(f"{key}.conv2.bn", width), **conv(f"{key}.conv3.conv", width * 4, width, 1),
+                       **bn(f"{key}.conv3.bn", width * 4)}
+            if i == 0:
+                shapes |= {**conv(f"{key}.downsample.conv", width * 4, inp, 1), **bn(f"{key}.downsample.bn", width * 4)}
+            inp = width * 4
+    return shapes | {"cls_head.fc_cls.weight": (num_classes, 2048), "cls_head.fc_cls.bias": (num_classes,)}
+
+
+@pytest.mark.parametrize("kind, name, source, theirs, ours", [
+    ("tsn", "baselines/tsn_resnet50", "mmaction2-resnet2d", "backbone.layer3.2.conv2.bn.running_mean",
+     "backbone.stages.2.2.bn2.running_mean"),
+    ("tsm", "baselines/tsm_resnet50", "mmaction2-resnet2d", "backbone.layer2.1.conv1.conv.net.weight",
+     "backbone.stages.1.1.conv1.weight"),
+    ("i3d", "baselines/i3d_resnet50", "mmaction2-i3d", "backbone.layer2.0.conv1.conv.weight",
+     "stages.2.0.conv1.0.weight"),
+])
+def test_mmaction2_recogniser_checkpoints_load(tmp_path, kind, name, source, theirs, ours):
+    state = _random_state(mmaction2_resnet50(kind))
+    path = save(tmp_path, f"{kind}_r50_kinetics400.pth", {"meta": {"epoch": 100}, "state_dict": state})
+    model = build(name, num_classes=400)
+    report = load_pretrained(model, path, source)
+    assert report.fits and len(report.loaded) == len(state)
+    assert torch.equal(model.state_dict()[ours], state[theirs])
+    assert load_pretrained(build(name, num_classes=400), path).source == source  # detected
+    if kind == "i3d":  # the inflation pattern is MMAction2's: a 3x1x1 conv1 where it inflates, 1x1x1 elsewhere
+        assert tuple(model.state_dict()["stages.2.1.conv1.0.weight"].shape[2:]) == (1, 1, 1)

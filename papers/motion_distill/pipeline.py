@@ -393,13 +393,13 @@ def _build(spec: dict[str, Any] | None, ctx: Context, **defaults: Any) -> nn.Mod
 
 def load_user_weights(ctx: Context, model: nn.Module, name: str, skip: tuple[str, ...] = ()) -> Any:
     """`--weights NAME=PATH` into `model`: a DualActionStream loads into its backbone from MARS's keys unless
-    pipeline_args `<name>_source` says otherwise (repro.weights.SOURCES); others as native checkpoints."""
+    pipeline_args `<name>_source` says otherwise (repro.weights.SOURCES); others in whichever source fits."""
     from repro.weights import load_pretrained
 
     if name not in ctx.weights:
         return None
     wrapped = isinstance(model, DualActionStream)
-    source = ctx.pipeline_args.get(f"{name}_source", "mars" if wrapped else "native")
+    source = ctx.pipeline_args.get(f"{name}_source", "mars" if wrapped else "auto")
     return load_pretrained(model, ctx.weights[name], source, into="backbone" if wrapped else "", skip=skip)
 
 

@@ -150,9 +150,12 @@ def check_dataset(layout_name: str, root: Path, *, splits: list[int] | None = No
                 if subsets or subset not in layout.optional_subsets:
                     raise
                 report.notes.append(f"split {split} {subset}: no list ({exc}); skipped")
-    paths = sorted({str(x.path) for samples in read.values() for x in samples})
+    unannotated = {str(x.path): x.meta["missing_annotation"] for samples in read.values() for x in samples
+                   if "missing_annotation" in x.meta}
+    paths = sorted({str(x.path) for samples in read.values() for x in samples} - set(unannotated))
     present = [p for p in paths if Path(p).exists()]
     report.files = {p: {"error": "missing file"} for p in paths if not Path(p).exists()}
+    report.files.update({p: {"error": f"missing annotation: {why}"} for p, why in unannotated.items()})
     frames = layout.frame_template if layout.frames else False
     if probe_files and present:
         options = {"workers": workers, "timeout": timeout, "probe_fn": deep_probe if deep else probe}

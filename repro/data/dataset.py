@@ -80,11 +80,16 @@ class VideoDataset(torch.utils.data.Dataset):
     def decode(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Sample `index`'s frames as its protocol draws them with `rng`: (the frames at the unique indices drawn, in
         order, and for each drawn index its position among them). Raises UnreadableVideo."""
-        path = self.samples[index].path
-        if self.frames:
-            indices = self.protocol.sample(frame_folder_length(path, self.frame_template), rng)
+        sample = self.samples[index]
+        path = sample.path
+        if self.frames:  # a clip of a long video (MMAction2 with_offset) is frames offset+1 .. offset+total
+            offset = sample.meta.get("offset")
+            total = (sample.meta["total_frames"] if offset is not None
+                     else frame_folder_length(path, self.frame_template))
+            indices = self.protocol.sample(total, rng)
             unique, inverse = np.unique(indices, return_inverse=True)
-            return read_frame_folder(path, unique, template=self.frame_template), inverse.reshape(indices.shape)
+            frames = read_frame_folder(path, unique + (offset or 0), template=self.frame_template)
+            return frames, inverse.reshape(indices.shape)
         if index not in self._headers:
             self._headers[index] = container_header(path)
         header, height, width = self._headers[index], -1, -1
@@ -109,6 +114,8 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Item | Skipped:
         sample = self.samples[index]
+        if "missing_annotation" in sample.meta:
+            return Skipped(str(sample.path), f"missing annotation: {sample.meta['missing_annotation']}", index)
         rng = self.rng(index)
         try:
             frames, indices = self.decode(index, rng)

@@ -70,6 +70,10 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Layout("mmaction_rawframes", lambda v, a, k, s: mmaction_rawframes(v, a), videos=".", annotations="list.txt",
            splits=(1,), subsets=("all",), frames=True, frame_template="img_{:05d}.jpg",
            description="an MMAction2 rawframe list: '<folder> <total frames> <label>' lines; img_00001.jpg frames"),
+    Layout("mmaction_rawframes_offset", lambda v, a, k, s: mmaction_rawframes(v, a, with_offset=True), videos=".",
+           annotations="list.txt", splits=(1,), subsets=("all",), frames=True, frame_template="img_{:05d}.jpg",
+           description="an MMAction2 rawframe list with offsets (with_offset=True): '<folder> <offset> <total "
+                       "frames> <label>' lines, clips of long videos"),
 )}
 
 

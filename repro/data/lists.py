@@ -3,7 +3,8 @@
 Something-Something v1: JPEG frames in `<root>/<id>/00001.jpg`; `something-something-v1-labels.csv`
 has one class per line (the class index is the line order); the train and validation CSVs have
 `<id>;<class text>` lines, the test CSV `<id>` only. MMAction2 lists: videos `<path> <label>`,
-rawframes `<dir> <total_frames> <label>`, paths relative to a data prefix.
+rawframes `<dir> <total_frames> <label>` or `<dir> <offset> <total_frames> <label>`, paths relative to
+a data prefix, each line split on whitespace.
 """
 from __future__ import annotations
 
@@ -65,27 +66,56 @@ def _class_names(classes: list[str] | None, label: int, path: Path, line: int) -
     return classes[label]
 
 
+def _labels(path: Path, line: int, tokens: list[str], form: str) -> int:
+    """The one label of a line; a multi-class line (several labels) names its count and why it cannot be used."""
+    if not tokens:
+        raise DataError(path, line, "line", f"{form}, got no label")
+    if len(tokens) > 1:
+        if all(t.isdigit() for t in tokens):
+            raise DataError(path, line, "line", f"{form} with one label; this line has {len(tokens)} "
+                            f"({' '.join(tokens)}), MMAction2's multi_class form, which the single-label training "
+                            f"here cannot use")
+        raise DataError(path, line, "line", f"{form}, with no spaces in the path (MMAction2 splits lines on "
+                        f"whitespace), got {' '.join(tokens)!r} after the path")
+    return _label(path, line, tokens[0])
+
+
 def mmaction_videos(root: Path, list_file: Path, classes: list[str] | None = None) -> list[Sample]:
-    """An MMAction2 video list: `<path relative to root> <label>` per line."""
-    list_file, items = Path(list_file), []
+    """An MMAction2 video list: `<path relative to root> <label>` per line, split on whitespace as
+    open-mmlab/mmaction2 mmaction/datasets/video_dataset.py reads it; a multi-class line fails, naming it."""
+    list_file, items, form = Path(list_file), [], "'<video path> <label>'"
     for line, text in _numbered_lines(list_file, "video list"):
-        parts = text.rsplit(maxsplit=1)
-        if len(parts) != 2:
-            raise DataError(list_file, line, "line", f"'<video path> <label>', got {text!r}")
-        label = _label(list_file, line, parts[1])
-        items.append(Sample(Path(root) / parts[0], label, _class_names(classes, label, list_file, line),
+        tokens = text.split()
+        label = _labels(list_file, line, tokens[1:], form)
+        items.append(Sample(Path(root) / tokens[0], label, _class_names(classes, label, list_file, line),
                             {"list": f"{list_file}:{line}"}))
     return items
 
 
-def mmaction_rawframes(root: Path, list_file: Path, classes: list[str] | None = None) -> list[Sample]:
-    """An MMAction2 rawframe list: `<frame folder> <total frames> <label>` per line."""
+def mmaction_rawframes(root: Path, list_file: Path, classes: list[str] | None = None, *,
+                       with_offset: bool = False) -> list[Sample]:
+    """An MMAction2 rawframe list: `<frame folder> <total frames> <label>` per line, or with `with_offset`
+    `<frame folder> <start offset> <total frames> <label>` (clips of long videos), as
+    open-mmlab/mmaction2 mmaction/datasets/rawframe_dataset.py reads them. The offset and total are kept
+    in the sample's meta and the loader reads frames offset+1 .. offset+total. A line whose fields fit
+    the other form, or several labels, fails naming which form it looks like."""
     list_file, items = Path(list_file), []
+    counts = 2 if with_offset else 1
+    form = ("'<frame folder> <start offset> <total frames> <label>'" if with_offset
+            else "'<frame folder> <total frames> <label>'")
     for line, text in _numbered_lines(list_file, "rawframe list"):
-        parts = text.rsplit(maxsplit=2)
-        if len(parts) != 3 or not parts[1].isdigit():
-            raise DataError(list_file, line, "line", f"'<frame folder> <total frames> <label>', got {text!r}")
-        label = _label(list_file, line, parts[2])
-        items.append(Sample(Path(root) / parts[0], label, _class_names(classes, label, list_file, line),
-                            {"list": f"{list_file}:{line}", "total_frames": int(parts[1])}))
+        tokens = text.split()
+        numbers = tokens[1:1 + counts]
+        if len(numbers) < counts or not all(n.isdigit() for n in numbers):
+            raise DataError(list_file, line, "line", f"{form}, got {text!r}")
+        rest = tokens[1 + counts:]
+        if not with_offset and len(rest) == 2 and all(t.isdigit() for t in rest):
+            raise DataError(list_file, line, "line", f"{form}; 4 fields read as MMAction2's with_offset form "
+                            f"('<folder> <offset> <total> <label>': use the layout mmaction_rawframes_offset) or "
+                            f"as 2 labels (multi_class, which single-label training cannot use), got {text!r}")
+        label = _labels(list_file, line, rest, form)
+        meta = {"list": f"{list_file}:{line}", "total_frames": int(numbers[-1])}
+        if with_offset:
+            meta["offset"] = int(numbers[0])
+        items.append(Sample(Path(root) / tokens[0], label, _class_names(classes, label, list_file, line), meta))
     return items

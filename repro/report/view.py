@@ -156,7 +156,9 @@ def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey
     from ..experiments import load_experiments
 
     found = load_experiments(paper)
-    reasons = {key: Reason(NEEDS_DATA, f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU)")
+    reasons = {key: Reason(NEEDS_DATA, f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU"
+                                       + "".join(f"; --weights {name}=PATH: {what}"
+                                                 for name, what in e.checkpoints().items()) + ")")
                for e in found.experiments for key in e.fills}
     reasons.update({key: Reason(n.cause, n.reason) for n in found.not_run for key in n.cells})
     if performance.spec:
