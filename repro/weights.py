@@ -50,6 +50,11 @@ def _mmaction2(prefix: str, stages: tuple[tuple[int, int], ...], units: bool) ->
             (rf"^{re.escape(prefix)}conv1\.bn\.", f"{prefix}stem.1."),
             (r"\.conv(\d)\.conv\.(net\.)?", conv), (r"\.conv(\d)\.bn\.", bn),
             (r"\.downsample\.conv\.", ".downsample.0."), (r"\.downsample\.bn\.", ".downsample.1."),
+            # mmcv's NonLocal3d: ConvModules theta, g, phi (g and phi in a Sequential with the sub-sampling
+            # max-pool) and conv_out with its norm (open-mmlab/mmcv mmcv/cnn/bricks/non_local.py)
+            (r"\.non_local_block\.(theta|g|phi)\.(0\.)?conv\.", r".non_local.\1."),
+            (r"\.non_local_block\.conv_out\.conv\.", ".non_local.out."),
+            (r"\.non_local_block\.conv_out\.bn\.", ".non_local.bn."),
             (r"^cls_head\.fc_cls\.", f"{prefix}fc."))
 
 
@@ -76,8 +81,8 @@ SOURCES: dict[str, Source] = {
                     "tsm_imagenet-pretrained-r50_*.pth): backbone./cls_head. keys onto our segment nets"),
     "mmaction2-i3d": Source(strip=("module.", "backbone."),
                             renames=_mmaction2("", ((1, 0), (2, 2), (3, 3), (4, 4)), units=True),
-        description="MMAction2 I3D ResNet-50 checkpoints (i3d_imagenet-pretrained-r50_*.pth): backbone./cls_head. "
-                    "keys onto our i3d_resnet50 (its layer2 after our second max-pool)"),
+        description="MMAction2 I3D ResNet-50 checkpoints, non-local ones included (i3d_imagenet-pretrained-r50_*.pth, "
+                    "i3d_imagenet-pretrained-r50-nl-*.pth): backbone./cls_head. keys onto our i3d_resnet50"),
     "cadene": Source(by_order=True, description="Cadene pretrainedmodels inceptionresnetv2 / bninception"),
     # torchvision resnet50 keys (conv1/bn1, layerN.i.conv1..3/bn1..3/downsample) onto our 1xkxk ResNet-50
     # (stem, resN+1.i.reduce/middle/expand/shortcut); the 1000-class fc is dropped.

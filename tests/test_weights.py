@@ -224,7 +224,7 @@ I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
 
 def mmaction2_resnet50(kind: str, num_classes: int = 400) -> dict[str, tuple]:
     """kind: tsn, tsm (2D ResNet-50 in `backbone.`) or i3d (ResNet3d-50, conv1 5x7x7, 3x1x1 inflation)."""
-    three_d = kind == "i3d"
+    three_d = kind.startswith("i3d")
 
     def conv(key, out, inp, k, t=1):
         shape = (out, inp, t, k, k) if three_d else (out, inp, k, k)
@@ -247,6 +247,16 @@ def mmaction2_resnet50(kind: str, num_classes: int = 400) -> dict[str, tuple]:
             if i == 0:
                 shapes |= {**conv(f"{key}.downsample.conv", width * 4, inp, 1), **bn(f"{key}.downsample.bn", width * 4)}
             inp = width * 4
+    if kind == "i3d-nl":  # non_local=((0,0,0),(0,1,0,1),(0,1,0,1,0,1),(0,0,0)), sub_sample: g and phi pooled
+        for stage, blocks in ((2, (1, 3)), (3, (1, 3, 5))):
+            channels = 256 * 2 ** (stage - 1)
+            for i in blocks:
+                key = f"backbone.layer{stage}.{i}.non_local_block"
+                for part in ("theta.conv", "g.0.conv", "phi.0.conv"):
+                    shapes |= {f"{key}.{part}.weight": (channels // 2, channels, 1, 1, 1),
+                               f"{key}.{part}.bias": (channels // 2,)}
+                shapes |= {f"{key}.conv_out.conv.weight": (channels, channels // 2, 1, 1, 1),
+                           **bn(f"{key}.conv_out.bn", channels)}
     return shapes | {"cls_head.fc_cls.weight": (num_classes, 2048), "cls_head.fc_cls.bias": (num_classes,)}
 
 
@@ -257,14 +267,17 @@ def mmaction2_resnet50(kind: str, num_classes: int = 400) -> dict[str, tuple]:
      "backbone.stages.1.1.conv1.weight"),
     ("i3d", "baselines/i3d_resnet50", "mmaction2-i3d", "backbone.layer2.0.conv1.conv.weight",
      "stages.2.0.conv1.0.weight"),
+    ("i3d-nl", "baselines/i3d_resnet50", "mmaction2-i3d", "backbone.layer3.5.non_local_block.g.0.conv.bias",
+     "stages.3.5.non_local.g.bias"),
 ])
 def test_mmaction2_recogniser_checkpoints_load(tmp_path, kind, name, source, theirs, ours):
     state = _random_state(mmaction2_resnet50(kind))
     path = save(tmp_path, f"{kind}_r50_kinetics400.pth", {"meta": {"epoch": 100}, "state_dict": state})
-    model = build(name, num_classes=400)
+    args = {"num_classes": 400, **({"non_local": True} if kind == "i3d-nl" else {})}
+    model = build(name, **args)
     report = load_pretrained(model, path, source)
     assert report.fits and len(report.loaded) == len(state)
     assert torch.equal(model.state_dict()[ours], state[theirs])
-    assert load_pretrained(build(name, num_classes=400), path).source == source  # detected
+    assert load_pretrained(build(name, **args), path).source == source  # detected
     if kind == "i3d":  # the inflation pattern is MMAction2's: a 3x1x1 conv1 where it inflates, 1x1x1 elsewhere
         assert tuple(model.state_dict()["stages.2.1.conv1.0.weight"].shape[2:]) == (1, 1, 1)
