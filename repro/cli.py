@@ -324,7 +324,6 @@ def _proxy(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     """Run folders, pending records (files) and folders of pending records, each logged once."""
     from .store import pending
-    from .store.backend import StoreError
     from .store.runlog import push
 
     items: list[Path] = []
@@ -346,8 +345,8 @@ def _push(args: argparse.Namespace) -> int:
         try:
             run_id = push(item, args.tracking_uri) if item.is_dir() else pending.send(item, args.tracking_uri)
             print(f"{item}: MLflow run {run_id}")
-        except (StoreError, ValueError) as exc:
-            print(f"error: {item}: {exc}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - one item's failure, whatever the store raised, never stops the rest
+            print(f"error: {item}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 

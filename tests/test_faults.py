@@ -204,6 +204,20 @@ def test_a_kill_while_costs_are_logged_keeps_them_on_disk_and_one_push_lands_the
     assert load_all([toy_paper], uri)[0][("toy", ("1", "Ours", "GFLOPs"))].value == pytest.approx(15.2)
 
 
+def test_a_record_pushed_late_never_counts_as_newer_than_one_measured_after_it(toy_paper, tmp_path, monkeypatch):
+    from repro.store.pending import Kept
+
+    monkeypatch.setenv("REPRO_PENDING_DIR", str(tmp_path / "pending"))
+    monkeypatch.setenv("REPRO_TRACKING_TIMEOUT", "1")
+    with pytest.raises(Kept):  # measured first, while the server was down
+        log_measurements(toy_paper, {("1", "Ours", "GFLOPs"): 15.0}, kind="costs", uri="http://127.0.0.1:9")
+    time.sleep(1.1)  # provenance times are in seconds
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_measurements(toy_paper, {("1", "Ours", "GFLOPs"): 16.0}, kind="costs", uri=uri)  # measured later
+    assert main(["push", str(tmp_path / "pending"), "--tracking-uri", uri]) == 0  # the older one arrives last
+    assert load_all([toy_paper], uri)[0][("toy", ("1", "Ours", "GFLOPs"))].value == pytest.approx(16.0)
+
+
 def test_an_unreachable_server_fails_in_seconds_and_keeps_the_record(toy_paper, tmp_path, monkeypatch):
     from repro.store.pending import Kept
 

@@ -31,7 +31,6 @@ a short-side resize to 128 followed by a 112 crop. Videos are deterministic: a p
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -321,7 +320,6 @@ def _encode(av, path: Path, container: str, video: np.ndarray, audio: np.ndarray
                     frame.sample_rate, frame.pts = AUDIO_RATE, offset
                     output.mux(sound.encode(frame))
                 output.mux(sound.encode())
-        os.chmod(temp, 0o644)  # mkstemp makes 0600 files
 
 
 def _claim(out: Path, parameters: dict) -> None:

@@ -188,7 +188,8 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the checkpoint was written without AMP (on a CPU)
+            scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
         result.history, start_epoch = state["history"], state["epoch"] + 1
         result.resumed_from = state["epoch"]

@@ -160,12 +160,14 @@ def open_store(uri: str, *, create: bool = True):
         experiment = retry_locked(lambda: client.get_experiment_by_name(EXPERIMENT))
     except Exception as exc:  # noqa: BLE001 - a store MLflow cannot open, whatever it raised
         raise StoreError(f"the tracking store {uri} cannot be read: {str(exc).splitlines()[0][:300]}") from None
-    if experiment is not None:
+    if experiment is not None and experiment.lifecycle_stage == "active":
         return client, experiment.experiment_id
     if not create:
         return None, None
     with store_lock(uri):
         experiment = client.get_experiment_by_name(EXPERIMENT)
+        if experiment is not None and experiment.lifecycle_stage != "active":  # deleted in the UI: runs need it
+            client.restore_experiment(experiment.experiment_id)
         if experiment is None:
             location = (path.resolve().parent / "mlartifacts").as_uri() if path is not None else None
             return client, retry_locked(lambda: client.create_experiment(EXPERIMENT, artifact_location=location))
@@ -188,6 +190,16 @@ class Record:
         """The digest of what was measured; provenance tags (time, command) do not count."""
         content = {"metrics": self.metrics, "params": self.params, "steps": self.steps, "artifacts": self.artifacts}
         return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def measured_ms(self) -> int | None:
+        """When it was measured (its `repro.time` tag), in ms: the run's start time, so that a record pushed late
+        never counts as newer than one measured after it."""
+        import datetime as dt
+
+        try:
+            return int(dt.datetime.fromisoformat(self.tags["repro.time"]).timestamp() * 1000)
+        except (KeyError, ValueError):
+            return None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,7 +226,7 @@ def log_record(record: Record, uri: str | None = None) -> str:
                     return run.info.run_id
             for run in existing:  # an orphan of a killed push, or an older result under the same key
                 client.delete_run(run.info.run_id)
-            run = client.create_run(experiment_id, run_name=record.run_name,
+            run = client.create_run(experiment_id, run_name=record.run_name, start_time=record.measured_ms(),
                                     tags={**record.tags, KEY_TAG: record.key, CONTENT_TAG: digest})
             run_id, now = run.info.run_id, int(time.time() * 1000)
             metrics = [Metric(k, float(v), now, 0) for k, v in record.metrics.items()]

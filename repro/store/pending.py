@@ -32,7 +32,11 @@ def pending_dir() -> Path:
 
 def keep(record: Record, uri: str) -> Path:
     path = pending_dir() / f"{_UNSAFE.sub('_', record.key)}.json"
-    write_text_atomic(path, json.dumps({"uri": uri, "record": record.as_json()}, indent=1, default=str) + "\n")
+    text = json.dumps({"uri": uri, "record": record.as_json()}, indent=1, default=str) + "\n"
+    try:
+        write_text_atomic(path, text)
+    except FileNotFoundError:  # another process removed the emptied folder between our mkdir and write
+        write_text_atomic(path, text)
     return path
 
 
@@ -51,8 +55,10 @@ def log_or_keep(record: Record, uri: str | None = None) -> str:
 def _remove(path: Path) -> None:
     """Remove a record the store now holds, and its folder once it is empty."""
     path.unlink(missing_ok=True)
-    if path.parent.is_dir() and not any(path.parent.iterdir()):
-        path.parent.rmdir()
+    try:
+        path.parent.rmdir()  # only when empty: another process's record keeps it
+    except OSError:
+        pass
 
 
 def read(path: Path) -> tuple[Record, str]:

@@ -29,6 +29,7 @@ class RunLog:
         remove_stale_temps(self.run_dir)  # leftovers of a killed run's writes
         previous = self.read("run.json") or {}
         record = {**previous, **info, "status": "running", "pushed": False}
+        record["provenance"] = provenance(info.get("command"), info.get("device", "cpu"))  # this machine, now
         write_text_atomic(self.run_dir / "run.json", json.dumps(record, indent=1, default=str) + "\n")
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -57,7 +58,7 @@ class RunLog:
         return path.read_text() if path.is_file() else ""
 
 
-_VOLATILE = ("status", "pushed", "mlflow_run", "tracking_uri", "command")  # not part of what was measured
+_VOLATILE = ("status", "pushed", "mlflow_run", "tracking_uri", "command", "provenance")  # not part of what was measured
 
 
 def run_key(record: dict[str, Any], run_dir: Path) -> str:
@@ -81,7 +82,8 @@ def as_record(run_dir: Path) -> Record:
     if record is None or final is None or record.get("status") != "finished":
         raise ValueError(f"{run_dir}: not a finished run (run.json and final.json with status 'finished')")
     proxy = bool(record.get("proxy"))
-    tags = {**provenance(record.get("command"), record.get("device", "cpu")), **record.get("tags", {}),
+    measured = record.get("provenance") or provenance(record.get("command"), record.get("device", "cpu"))
+    tags = {**measured, **record.get("tags", {}),
             "repro.paper": record["paper"], "repro.kind": "proxy" if proxy else "train",
             "repro.proxy": str(proxy).lower(), "repro.experiment": record["experiment"],
             "repro.cells": ";".join("|".join(c["key"]) for c in final.get("cells", []))[:5000],
