@@ -379,7 +379,7 @@ def _weights_check(args: argparse.Namespace) -> int:
     skip, state = tuple(args.skip or ()), read_state_dict(Path(args.path))  # an unreadable file is an error (2)
     if args.source is None:
         try:
-            source, report = detect(model, Path(args.path), into=args.into, skip=skip)
+            source, report = detect(model, Path(args.path), into=args.into, skip=skip, state=state)
         except WeightsError as exc:  # a result: what each source misses
             from .console import terminal_width
 

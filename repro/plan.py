@@ -9,7 +9,6 @@ role. Anything `repro run` would fail on before its first step fails here, namin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,10 +26,6 @@ class Plan:
     model_args: dict[str, Any]
     pipeline_args: dict[str, Any]
     depends_on: tuple[str, ...]  # experiment ids whose runs this one loads
-
-    def run_dir(self, out_dir: Path, experiment_id: str | None = None) -> Path:
-        eid = experiment_id or self.experiment.id
-        return Path(out_dir) / "runs" / self.experiment.paper / (eid + ("-proxy" if self.proxy else ""))
 
 
 class PlanError(ValueError):

@@ -222,10 +222,11 @@ def fit(model: nn.Module, state: dict[str, torch.Tensor], source: str, *, path: 
 DETECTION_ORDER = tuple(sorted(SOURCES, key=lambda name: SOURCES[name].by_order))
 
 
-def detect(model: nn.Module, path: Path, *, into: str = "", skip: tuple[str, ...] = ()) -> tuple[str, LoadReport]:
-    """The first source under which the checkpoint at `path` fits `model` exactly, and its report; WeightsError
-    listing how each source misses when none fits."""
-    state = read_state_dict(path)
+def detect(model: nn.Module, path: Path, *, into: str = "", skip: tuple[str, ...] = (),
+           state: dict[str, torch.Tensor] | None = None) -> tuple[str, LoadReport]:
+    """The first source under which the checkpoint at `path` (its tensors `state`, when already read) fits
+    `model` exactly, and its report; WeightsError listing how each source misses when none fits."""
+    state = read_state_dict(path) if state is None else state
     misses = []
     for name in DETECTION_ORDER:
         try:
@@ -263,9 +264,10 @@ def load_pretrained(model: nn.Module, path: Path, source: str = "auto", *, into:
     of classes). With `strict`, anything missing, unexpected or wrongly shaped (outside `skip`) raises
     WeightsError listing it; otherwise the report lists it.
     """
+    state = read_state_dict(path)  # once: a checkpoint can be hundreds of megabytes
     if source == "auto":
-        source, _ = detect(model, path, into=into, skip=skip)
-    report, loadable = fit(model, read_state_dict(path), source, path=str(path), into=into, skip=skip)
+        source, _ = detect(model, path, into=into, skip=skip, state=state)
+    report, loadable = fit(model, state, source, path=str(path), into=into, skip=skip)
     report.source = source
     if strict and not report.fits:
         raise WeightsError(f"{path} ({SOURCES[source].description}) does not fit "
