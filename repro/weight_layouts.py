@@ -80,3 +80,25 @@ def vmz_names(ours: dict) -> dict[str, str]:
             is_bn = "spatbn" in base
             names[key] = f"{base}_{_VMZ_BN[parameter] if is_bn else 'w'}"
     return names
+
+
+# Layouts recognised only to say why no source loads them: a key that marks the layout, and the reason.
+# MMAction2's ResNet2Plus1d (open-mmlab/mmaction2 mmaction/models/common/conv2plus1d.py, backbones/resnet3d.py,
+# configs/_base_/models/r2plus1d_r34.py) builds every conv, the shortcuts too, as a Conv2plus1d (conv_s, bn_s,
+# conv_t) whose middle width is floor(3*k*k*in*out / (k*k*in + 3*out)): 83 in the 3x7x7 stem, where VMZ fixes 45,
+# and a max-pool follows the stem. It is another network than VMZ's R(2+1)D-34.
+_MISFITS = (
+    (re.compile(r"(^|\.)conv1\.conv\.conv_s\.weight$"),
+     "MMAction2's ResNet2Plus1d, which no source maps: its stem has 83 middle channels where VMZ's has 45 and is "
+     "followed by a max-pool, and its shortcuts are (2+1)D pairs, not one 1x1x1 conv (mmaction/models/common/"
+     "conv2plus1d.py, backbones/resnet3d.py). It is another network than VMZ's R(2+1)D that r2plus1d_34 builds; "
+     "use VMZ's release (source vmz) for that."),
+)
+
+
+def known_misfit(state: dict) -> str | None:
+    """Why a checkpoint of a known layout that no source maps cannot load, or None."""
+    for marker, reason in _MISFITS:
+        if any(marker.search(key) for key in state):
+            return reason
+    return None

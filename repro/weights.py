@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .errors import WeightsError
-from .weight_layouts import efficient3d_mobilenetv2, efficient3d_shufflenetv2, vmz_names
+from .weight_layouts import efficient3d_mobilenetv2, efficient3d_shufflenetv2, known_misfit, vmz_names
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,15 @@ SOURCES: dict[str, Source] = {
                             renames=_mmaction2("", ((1, 0), (2, 2), (3, 3), (4, 4)), units=True),
         description="MMAction2 I3D ResNet-50 checkpoints, non-local ones included (i3d_imagenet-pretrained-r50_*.pth, "
                     "i3d_imagenet-pretrained-r50-nl-*.pth): backbone./cls_head. keys onto our i3d_resnet50"),
+    # MMAction2's C3D (mmaction/models/backbones/c3d.py): ConvModules conv1a..conv5b (`.conv`, with bias), fc6,
+    # fc7 and the I3DHead's fc_cls; ours keeps the convs in one Sequential (baselines/c3d.py, ReLU after each conv,
+    # a pool after conv1a, conv2a, conv3b, conv4b) and fc6/fc7 as Linear-ReLU-Dropout.
+    "mmaction2-c3d": Source(strip=("module.", "backbone."), renames=(
+        *((rf"^conv{name}\.conv\.", f"features.{index}.") for name, index in
+          (("1a", 0), ("2a", 3), ("3a", 6), ("3b", 8), ("4a", 11), ("4b", 13), ("5a", 16), ("5b", 18))),
+        (r"^(fc[67])\.", r"\1.0."), (r"^cls_head\.fc_cls\.", "fc8.")),
+        description="MMAction2 C3D checkpoints (c3d_sports1m-pretrained_*_ucf101-rgb_*.pth, and the backbone-only "
+                    "c3d_sports1m_pretrain_*.pth) onto our c3d; build it with pool5=\"mmaction2\" for their outputs"),
     "cadene": Source(by_order=True, description="Cadene pretrainedmodels inceptionresnetv2 / bninception"),
     # torchvision resnet50 keys (conv1/bn1, layerN.i.conv1..3/bn1..3/downsample) onto our 1xkxk ResNet-50
     # (stem, resN+1.i.reduce/middle/expand/shortcut); the 1000-class fc is dropped.
@@ -240,9 +249,12 @@ def detect(model: nn.Module, path: Path, *, into: str = "", skip: tuple[str, ...
     grouped: dict[tuple[int, str], list[str]] = {}  # sources that miss alike are named together
     for count, name, problems in misses:
         grouped.setdefault((count, problems), []).append(name)
-    shown = "\n".join(f"  {', '.join(names)}: {problems}" for (_, problems), names in sorted(grouped.items())[:3])
+    known = known_misfit(state)  # a layout we know cannot load: why, first, and only the closest miss
+    shown = "\n".join(f"  {', '.join(names)}: {problems}"
+                      for (_, problems), names in sorted(grouped.items())[:1 if known else 3])
+    lead = f".\n  It looks like {known}\n  The closest" if known else "; the closest"
     raise WeightsError(f"{path} fits {type(model).__name__} under none of the sources "
-                       f"({', '.join(DETECTION_ORDER)}); the closest:\n{shown}{_only_module_hint(misses)}")
+                       f"({', '.join(DETECTION_ORDER)}){lead}:\n{shown}{_only_module_hint(misses)}")
 
 
 def _only_module_hint(misses: list[tuple[int, str, str]]) -> str:

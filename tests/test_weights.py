@@ -154,6 +154,68 @@ def test_efficient3dcnns_flat_layouts_load_by_name_and_are_detected(tmp_path, na
         load_pretrained(build(name, **args), save(tmp_path, "wrong.pth", wrong), source)
 
 
+
+def _their_flat_block(spec: list[tuple]) -> torch.nn.Sequential:
+    """One of Efficient-3DCNNs' flat blocks as its code builds it: ("pw", in, out), ("dw", channels, stride),
+    ("bn", n), ("relu6",) or ("relu",), in order; positions are the checkpoint's key numbers."""
+    from torch import nn
+    make = {"pw": lambda cin, cout: nn.Conv3d(cin, cout, 1, bias=False),
+            "dw": lambda c, s: nn.Conv3d(c, c, 3, s, 1, groups=c, bias=False),
+            "bn": nn.BatchNorm3d, "relu6": nn.ReLU6, "relu": nn.ReLU}
+    return nn.Sequential(*(make[kind](*args) for kind, *args in spec))
+
+
+def _plausible_state(layout: dict) -> dict[str, torch.Tensor]:
+    """Random tensors with positive batch-norm variances, so that a forward pass means something."""
+    return {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in _random_state(layout).items()}
+
+
+@pytest.mark.parametrize("block, spec, residual", [
+    (1, [("dw", 32, 1), ("bn", 32), ("relu6",), ("pw", 32, 16), ("bn", 16)], False),  # expand ratio 1
+    (2, [("pw", 16, 96), ("bn", 96), ("relu6",), ("dw", 96, 2), ("bn", 96), ("relu6",), ("pw", 96, 24),
+         ("bn", 24)], False),
+    (3, [("pw", 24, 144), ("bn", 144), ("relu6",), ("dw", 144, 1), ("bn", 144), ("relu6",), ("pw", 144, 24),
+         ("bn", 24)], True),
+])
+def test_efficient3dcnns_mobilenetv2_blocks_give_the_authors_outputs(tmp_path, block, spec, residual):
+    """Their block (models/mobilenetv2.py InvertedResidual: x + conv(x) when the stride is 1 and the width
+    kept) against ours, each loaded with the same tensors."""
+    state = _plausible_state(efficient3d_mobilenetv2_layout())
+    model = build("baselines/mobilenetv2_3d", num_classes=600).eval()
+    load_pretrained(model, save(tmp_path, "m.pth", state), "efficient3d-mobilenetv2")
+    theirs = _their_flat_block(spec).eval()
+    prefix = f"features.{block}.conv."
+    theirs.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    x = torch.randn(2, spec[0][1], 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model.features[block](x), theirs(x) + (x if residual else 0))
+
+
+@pytest.mark.parametrize("block, stride", [(0, 2), (1, 1)])
+def test_efficient3dcnns_shufflenetv2_units_give_the_authors_outputs(tmp_path, block, stride):
+    """Their unit (models/shufflenetv2.py InvertedResidual: stride 1 keeps the first half and transforms the
+    second, stride 2 concatenates banch1(x) and banch2(x); then channel_shuffle with 2 groups)."""
+    state = _plausible_state(efficient3d_shufflenetv2_layout())
+    model = build("baselines/shufflenetv2_3d", num_classes=600, width_mult=2.0).eval()
+    load_pretrained(model, save(tmp_path, "s.pth", state), "efficient3d-shufflenetv2")
+    inp, half = (24, 112) if stride == 2 else (224, 112)
+    banch2 = _their_flat_block([("pw", inp if stride == 2 else half, half), ("bn", half), ("relu",),
+                                ("dw", half, stride), ("bn", half), ("pw", half, half), ("bn", half), ("relu",)])
+    banch1 = _their_flat_block([("dw", inp, 2), ("bn", inp), ("pw", inp, half), ("bn", half), ("relu",)])
+    for name, branch in (("banch1", banch1), ("banch2", banch2)):
+        prefix = f"features.{block}.{name}."
+        if any(k.startswith(prefix) for k in state):
+            branch.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    x = torch.randn(2, inp, 4, 8, 8)
+    with torch.no_grad():
+        if stride == 1:
+            out = torch.cat((x[:, :half], banch2.eval()(x[:, half:])), 1)
+        else:
+            out = torch.cat((banch1.eval()(x), banch2.eval()(x)), 1)
+        n, c, d, h, w = out.shape
+        shuffled = out.view(n, 2, c // 2, d, h, w).permute(0, 2, 1, 3, 4, 5).reshape(n, c, d, h, w)
+        torch.testing.assert_close(model.features[block](x), shuffled)
+
 # VMZ's Caffe2 blobs, written out as data from facebookresearch/VMZ c2/lib/models/r3d_model.py and
 # builder/video_model.py (read, not copied): names and shapes of an R(2+1)D-34 and an R(2+1)D-50 .pkl.
 def _c2_bn(name, n):
@@ -281,3 +343,95 @@ def test_mmaction2_recogniser_checkpoints_load(tmp_path, kind, name, source, the
     assert load_pretrained(build(name, **args), path).source == source  # detected
     if kind == "i3d":  # the inflation pattern is MMAction2's: a 3x1x1 conv1 where it inflates, 1x1x1 elsewhere
         assert tuple(model.state_dict()["stages.2.1.conv1.0.weight"].shape[2:]) == (1, 1, 1)
+
+
+# MMAction2's C3D, written out from open-mmlab/mmaction2 mmaction/models/backbones/c3d.py and
+# configs/_base_/models/c3d_sports1m_pretrained.py: ConvModules conv1a..conv5b (3x3x3, pad 1, bias, ReLU, no
+# norm), pools after conv1a (1x2x2), conv2a, conv3b, conv4b (2x2x2) and conv5b (2x2x2, padding (0, 1, 1)),
+# fc6 and fc7 with ReLU, and the I3DHead's fc_cls on the 4096-d feature.
+C3D_CONVS = (("1a", 3, 64), ("2a", 64, 128), ("3a", 128, 256), ("3b", 256, 256), ("4a", 256, 512),
+             ("4b", 512, 512), ("5a", 512, 512), ("5b", 512, 512))
+C3D_POOLS = {"1a": dict(kernel_size=(1, 2, 2), stride=(1, 2, 2)), "2a": dict(kernel_size=2, stride=2),
+             "3b": dict(kernel_size=2, stride=2), "4b": dict(kernel_size=2, stride=2),
+             "5b": dict(kernel_size=2, stride=2, padding=(0, 1, 1))}
+
+
+def mmaction2_c3d(num_classes: int = 101) -> dict[str, tuple]:
+    shapes = {}
+    for name, cin, cout in C3D_CONVS:
+        shapes |= {f"backbone.conv{name}.conv.weight": (cout, cin, 3, 3, 3), f"backbone.conv{name}.conv.bias": (cout,)}
+    return shapes | {"backbone.fc6.weight": (4096, 8192), "backbone.fc6.bias": (4096,),
+                     "backbone.fc7.weight": (4096, 4096), "backbone.fc7.bias": (4096,),
+                     "cls_head.fc_cls.weight": (num_classes, 4096), "cls_head.fc_cls.bias": (num_classes,)}
+
+
+def mmaction2_c3d_forward(state: dict[str, torch.Tensor], clip: torch.Tensor) -> torch.Tensor:
+    """MMAction2's C3D recogniser at test time (dropout off), on its own key names."""
+    import torch.nn.functional as F
+
+    x = clip
+    for name, _, _ in C3D_CONVS:
+        x = F.relu(F.conv3d(x, state[f"backbone.conv{name}.conv.weight"], state[f"backbone.conv{name}.conv.bias"],
+                            padding=1))
+        if name in C3D_POOLS:
+            x = F.max_pool3d(x, **C3D_POOLS[name])
+    x = F.relu(F.linear(x.flatten(1), state["backbone.fc6.weight"], state["backbone.fc6.bias"]))
+    x = F.relu(F.linear(x, state["backbone.fc7.weight"], state["backbone.fc7.bias"]))
+    return F.linear(x, state["cls_head.fc_cls.weight"], state["cls_head.fc_cls.bias"])
+
+
+def test_mmaction2_c3d_loads_and_gives_their_outputs_with_their_pool5(tmp_path):
+    torch.manual_seed(0)
+    state = {k: torch.randn(shape) * (0.5 / (torch.Size(shape)[1:].numel() or 1) ** 0.5 if len(shape) > 1 else 0.01)
+             for k, shape in mmaction2_c3d().items()}
+    path = save(tmp_path, "c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb.pth", {"state_dict": state})
+    clip = torch.randn(1, 3, 16, 112, 112)
+    theirs = mmaction2_c3d_forward(state, clip)
+    outputs = {}
+    for pool5 in ("mmaction2", "caffe"):
+        model = build("baselines/c3d", num_classes=101, pool5=pool5).eval()
+        report = load_pretrained(model, path)
+        assert report.source == "mmaction2-c3d" and report.fits and len(report.loaded) == len(state)
+        with torch.no_grad():
+            outputs[pool5] = model(clip)
+    torch.testing.assert_close(outputs["mmaction2"], theirs, rtol=1e-4, atol=1e-5)
+    # Caffe's ceil-mode pool5 pools other windows: the same weights give other scores
+    assert not torch.allclose(outputs["caffe"], theirs, rtol=1e-3, atol=1e-4)
+    cut = save(tmp_path, "cut.pth", {k: v for k, v in state.items() if "conv5b" not in k})
+    with pytest.raises(WeightsError, match=r"2 missing from the checkpoint: features.18.weight, features.18.bias"):
+        load_pretrained(build("baselines/c3d", num_classes=101), cut, "mmaction2-c3d")
+
+
+def mmaction2_r2plus1d_34(num_classes: int = 400) -> dict[str, tuple]:
+    """MMAction2's ResNet2Plus1d-34 (configs/_base_/models/r2plus1d_r34.py): every ConvModule a Conv2plus1d
+    (conv_s 1xkxk, bn_s, conv_t kx1x1; mmaction/models/common/conv2plus1d.py) followed by its norm."""
+    def conv2plus1d(key, cin, cout, k, t):
+        middle = int(3 * (cin * cout * k * k) / (cin * k * k + 3 * cout))
+        return {f"{key}.conv.conv_s.weight": (middle, cin, 1, k, k), f"{key}.conv.bn_s.weight": (middle,),
+                f"{key}.conv.bn_s.bias": (middle,), f"{key}.conv.bn_s.running_mean": (middle,),
+                f"{key}.conv.bn_s.running_var": (middle,), f"{key}.conv.conv_t.weight": (cout, middle, t, 1, 1),
+                f"{key}.bn.weight": (cout,), f"{key}.bn.bias": (cout,), f"{key}.bn.running_mean": (cout,),
+                f"{key}.bn.running_var": (cout,)}
+
+    shapes = conv2plus1d("backbone.conv1", 3, 64, 7, 3)
+    cin = 64
+    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=1):
+        for i in range(blocks):
+            key = f"backbone.layer{stage}.{i}"
+            shapes |= conv2plus1d(f"{key}.conv1", cin, width, 3, 3) | conv2plus1d(f"{key}.conv2", width, width, 3, 3)
+            if i == 0 and stage > 1:
+                shapes |= conv2plus1d(f"{key}.downsample", cin, width, 1, 1)
+            cin = width
+    return shapes | {"cls_head.fc_cls.weight": (num_classes, 512), "cls_head.fc_cls.bias": (num_classes,)}
+
+
+def test_mmaction2_r2plus1d_is_another_network_and_detection_says_so(tmp_path):
+    layout = mmaction2_r2plus1d_34()
+    assert layout["backbone.conv1.conv.conv_s.weight"][0] == 83  # VMZ's stem has 45
+    path = save(tmp_path, "r2plus1d_r34_8xb8-8x8x1-180e_kinetics400-rgb.pth", {"state_dict": _random_state(layout)})
+    with pytest.raises(WeightsError) as error:
+        load_pretrained(build("baselines/r2plus1d_34", num_classes=400), path)
+    message = str(error.value)
+    assert "under none of the sources" in message
+    assert "It looks like MMAction2's ResNet2Plus1d, which no source maps: its stem has 83 middle channels" in message
+    assert "use VMZ's release (source vmz)" in message

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from test_weights import (_random_state, efficient3d_mobilenetv2_layout, efficient3d_shufflenetv2_layout,
-                          mmaction2_resnet50, vmz_blobs)
+                          mmaction2_c3d, mmaction2_resnet50, vmz_blobs)
 
 from repro.cli import main
 from repro.models import build
@@ -67,6 +67,8 @@ CASES = {  # source: (model, builder args, the checkpoint as that source's code 
                            lambda: {"state_dict": _random_state(mmaction2_resnet50("tsm"))}, []),
     "mmaction2-i3d": ("baselines/i3d_resnet50", {"num_classes": 400},
                       lambda: {"state_dict": _random_state(mmaction2_resnet50("i3d"))}, []),
+    "mmaction2-c3d": ("baselines/c3d", {"num_classes": 101, "pool5": "mmaction2"},
+                      lambda: {"state_dict": _random_state(mmaction2_c3d())}, []),
     "vmz": ("baselines/r2plus1d_34", {"num_classes": 400},
             lambda: CAFFE2({k: np.zeros(shape, np.float32) for k, shape in vmz_blobs(34).items()}), []),
     "cadene": ("baselines/small3d", {"num_classes": 8},

@@ -130,10 +130,11 @@ def ucf101_audio51(root: Path, annotations: Path, split: int = 1, subset: str = 
                    classes: tuple[str, ...] = UCF101_AUDIO51) -> list[Sample]:
     """MAiVAR's 51-class UCF101 audio subset: the UCF101 split restricted to `classes`, relabelled 0..50.
 
-    MAiVAR Sec. IV-A reports 51 classes, 4,893 train and 1,944 test videos (split 1); the public list
-    has 4,892 train. Classes match case-insensitively: the authors' code loses HandStandPushups to the
-    case trap and trains on 50 (../shared/notes/sources.md "MAiVAR"). Whether each video really has an
-    audio track is for the decoder to say (`repro data check` counts them).
+    MAiVAR Sec. IV-A reports 51 classes, 4,893 train and 1,944 test videos (split 1); the public subset
+    list has 4,892 train, and UCF101's own split 1 lists give 4,901 and 1,944 here. Classes match
+    case-insensitively: the authors' code loses HandStandPushups to the case trap and trains on 50
+    (../shared/notes/sources.md "MAiVAR"). Whether each video really has an audio track is for the decoder
+    to say (`repro data check` counts them).
     """
     all_classes = {name.lower() for name in ucf101_classes(annotations)}
     absent = [name for name in classes if name.lower() not in all_classes]
