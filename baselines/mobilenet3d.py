@@ -9,7 +9,7 @@ GCF-Net Sec. 3.1.1 says its backbones apply no temporal stride; Efficient-3DCNNs
 parameter count the paper prints) does stride in time, and global pooling makes the clip descriptor
 the same size either way. This module follows Efficient-3DCNNs.
 
-Cost at (1, 3, 16, 112, 112), 600 classes: 3,122,648 params; 519.05M MACs (repro.flops). The paper's
+Cost at (1, 3, 16, 112, 112), 600 classes: 3,122,648 params; 519.05M MACs (repro.measure.flops). The paper's
 446 MFLOPs is what Efficient-3DCNNs' own counter (thop/count_hooks.py) prints: it divides each conv's
 output size by the stride a second time, and adds BN (2/element), ReLU6 (1/element) and 2*in-1 per
 linear output; re-running that arithmetic on this model gives 445.9M.

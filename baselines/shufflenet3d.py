@@ -5,7 +5,7 @@ Written to okankop/Efficient-3DCNNs models/shufflenetv2.py (Köpüklü et al. 20
 The stem is a 3x3x3 conv with stride (1, 2, 2) and a 3x3x3 max-pool with stride 2; every stage's
 first unit strides 2 in T, H and W. Channel shuffle is a reshape/transpose and carries no MACs.
 
-Cost at (1, 3, 16, 112, 112), 600 classes: 6,639,816 params; 424.91M MACs (repro.flops). The paper's
+Cost at (1, 3, 16, 112, 112), 600 classes: 6,639,816 params; 424.91M MACs (repro.measure.flops). The paper's
 360 MFLOPs is what Efficient-3DCNNs' own counter (thop/count_hooks.py) prints: it divides each conv's
 output size by the stride a second time, and adds BN, ReLU, max-pool (2 per output: its kernel_size is
 the int 3) and 2*in-1 per linear output; re-running that arithmetic on this model gives 360.4M.

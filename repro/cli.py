@@ -82,7 +82,7 @@ def _measure_costs(papers: list, args: argparse.Namespace, kept: list) -> list:
     """Measure (and unless --no-log, record in MLflow) every cost cell of `papers`; what the store does not
     take is kept on disk and its pending.Kept appended to `kept`."""
     from .console import progress
-    from .costs import Meter, default_cache_dir, log, measure_paper, specs
+    from .measure.costs import Meter, default_cache_dir, log, measure_paper, specs
 
     meter, measured = Meter(cache_dir=None if args.no_cache else default_cache_dir()), []
     cost_specs = specs(papers)
@@ -111,7 +111,7 @@ def _said_kept(kept: list) -> int:
 def _costs(args: argparse.Namespace) -> int:
     from .atomic import write_text_atomic
     from .console import print_costs
-    from .costs import extra_rows, not_built_rows, probe_rows, rows
+    from .measure.costs import extra_rows, not_built_rows, probe_rows, rows
     from .audit.papers import load_papers
 
     kept: list = []
@@ -156,10 +156,10 @@ def check_paper_data(papers: list) -> None:
     malformed one fails with file:line before any measurement, training or rendering starts."""
     from .audit.citations import load_citations
     from .audit.declared import load_declared
-    from .costs import load_costs
+    from .measure.costs import load_costs
     from .experiments import load_experiments
     from .report.plots import load_plot_spec
-    from .runtime import load_runtime
+    from .measure.runtime import load_runtime
 
     for paper in papers:
         for load in (load_costs, load_runtime, load_experiments, load_declared, load_citations, load_plot_spec):

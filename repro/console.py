@@ -121,7 +121,7 @@ def print_costs(measured: list, console: Console | None = None) -> None:
     """Printed against measured for every cost cell, and the costs the papers do not print. Four columns, the
     cell's name folding, so the table reads in 80 columns."""
     from .audit.numbers import show
-    from .costs import extra_rows, rows
+    from .measure.costs import extra_rows, rows
 
     console = console or Console()
     for costs in measured:

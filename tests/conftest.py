@@ -100,7 +100,7 @@ def measured_costs(tmp_path_factory):
     MLflow): (cells, extras) keyed as repro.tracking.load_all keys them, for rendering real pages."""
     from repro.audit.papers import load_papers
     from repro.audit.verdicts import Measurement
-    from repro.costs import Meter, measure_paper, specs
+    from repro.measure.costs import Meter, measure_paper, specs
 
     run = {"mlflow_run": "test-session", "command": "pytest (measured_costs fixture)"}
     meter = Meter(cache_dir=tmp_path_factory.mktemp("cost-cache"))
@@ -141,7 +141,7 @@ def pytest_configure(config):
 
 
 def _bench_settings(config) -> tuple[str, str]:
-    from repro import bench
+    from repro.measure import bench
 
     device = config.getoption("bench_device") or bench.default_device()
     size = config.getoption("bench_size") or ("paper" if config.getoption("benchmark_only", False) else "example")
@@ -149,7 +149,7 @@ def _bench_settings(config) -> tuple[str, str]:
 
 
 def pytest_report_header(config):
-    from repro import bench
+    from repro.measure import bench
 
     device, size = _bench_settings(config)
     if size == "example":
@@ -180,13 +180,13 @@ def pytest_terminal_summary(terminalreporter, config):
             terminalreporter.write_line(f"{paper.id}/{result.check.id} ({result.timing}): time {result.measured:.3g}"
                                         f"{unit}, FLOPs {result.flops:.3g}{unit}{paper_value}: {verdicts}")
     device, _ = _bench_settings(config)
-    from repro import bench
+    from repro.measure import bench
 
     terminalreporter.write_line(f"rounds: {bench.rounds_policy(device)}")
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    from repro import bench
+    from repro.measure import bench
 
     device, size = _bench_settings(config)
     output_json["repro"] = {"size": size, "device": device, "device_name": bench.device_name(device),

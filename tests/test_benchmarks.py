@@ -1,8 +1,8 @@
 """Latency benchmarks of every registered model (issue 6), beside its MACs, for the report.
 
-`pytest --benchmark-only` times each case of `repro.runtime.bench_cases` at its paper's input size (the
+`pytest --benchmark-only` times each case of `repro.measure.runtime.bench_cases` at its paper's input size (the
 probes that papers/<id>/runtime.yaml lists; a model no paper benchmarks at the `reference_input`
-registered with it), at batch 1 and at a batch that fills the device (repro.bench's policy), plus the
+registered with it), at batch 1 and at a batch that fills the device (repro.measure.bench's policy), plus the
 batch-1 probes the papers' runtime checks read. A plain `pytest` (CI) runs the same tests on each model's
 small registered example, one round, so they stay tested and cost seconds; `--bench-size paper|example`
 overrides the choice. `--bench-device` picks the device (default: cuda when available).
@@ -10,7 +10,7 @@ overrides the choice. `--bench-device` picks the device (default: cuda when avai
 `extra_info` of each benchmark: kind ("model"), case, paper, probe, model, call, args, input (batch-1
 shapes), origin, size ("paper" or "example"), batch, batch_rule, gmacs (multiply-adds of one forward at
 this batch, / 1e9), params, gflops (achieved, 2 FLOPs per MAC), peak_gflops (the device's measured
-peak, repro.bench.peak_gflops), fraction_of_peak, device, device_name, options, dtype, threads, torch,
+peak, repro.measure.bench.peak_gflops), fraction_of_peak, device, device_name, options, dtype, threads, torch,
 rounds, warmup, reduced_rounds, note (for a model no paper benchmarks).
 """
 from __future__ import annotations
@@ -22,10 +22,11 @@ import pytest
 import torch
 
 from conftest import BENCH_ROWS
-from repro import bench, models
-from repro.costs import Meter, _build, default_cache_dir
+from repro import models
+from repro.measure import bench
+from repro.measure.costs import Meter, _build, default_cache_dir
 from repro.audit.papers import load_papers
-from repro.runtime import bench_cases, uncovered_models
+from repro.measure.runtime import bench_cases, uncovered_models
 
 CASES = bench_cases(load_papers())
 PARAMS = [pytest.param(case, batch, id=f"{case.id}@{batch}") for case in CASES for batch in case.batches]

@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 from conftest import write_paper
-from repro import bench, cli
+from repro import cli
+from repro.measure import bench
 from repro.report.performance import paper_performance, read_run
 from repro.errors import DataError
 from repro.audit.papers import load_paper
 from repro.report.render import render
-from repro.runtime import FAILS, HOLDS, NOT_MEASURED, bench_cases, evaluate, load_runtime, uncovered_models
+from repro.measure.runtime import FAILS, HOLDS, NOT_MEASURED, bench_cases, evaluate, load_runtime, uncovered_models
 from repro.report.latency_plot import latency_plot
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from baselines.i3d_resnet import I3DResNet
-from repro.flops import count
+from repro.measure.flops import count
 from repro.models import build
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, write_paper
 from repro import cli
-from repro.costs import CostValue, Meter, Probe, load_costs, measure_paper, rows
+from repro.measure.costs import CostValue, Meter, Probe, load_costs, measure_paper, rows
 from repro.errors import DataError
 from repro.audit.papers import load_paper, load_papers
 
@@ -166,7 +166,7 @@ def test_disk_cache_serves_a_later_process_and_survives_damage(tmp_path, monkeyp
         raise AssertionError("counted again instead of using the cache")
 
     with monkeypatch.context() as patched:
-        patched.setattr("repro.costs.fvcore_count", no_counting)
+        patched.setattr("repro.measure.costs.fvcore_count", no_counting)
         again = Meter(second_opinion=False, cache_dir=tmp_path).measure(probe)
     assert again.macs == first.macs == AVG_POOL_MACS and again.params == AVG_POOL_PARAMS
     cached_file.write_text("{not json")

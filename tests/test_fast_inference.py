@@ -1,5 +1,5 @@
 """Fast inference (issue 6, item 3): each 3D-CNN backbone timed in one run, interleaved round by round
-(repro.bench.time_interleaved), with the default options and with repro.bench.fast_options (channels-last
+(repro.measure.bench.time_interleaved), with the default options and with bench.fast_options (channels-last
 layouts and inference_mode on CPU; bf16 autocast added on GPU), its achieved GFLOP/s given as a fraction of
 the device's measured matmul throughput. Under `--benchmark-only` the papers' input sizes; under a plain
 `pytest` the small registered examples, one round each."""
@@ -12,8 +12,8 @@ import torch
 from conftest import BENCH_ROWS
 from test_benchmarks import CASES, Setup, _shapes, setup  # noqa: F401 - setup is a fixture
 
-from repro import bench
-from repro.costs import _build
+from repro.measure import bench
+from repro.measure.costs import _build
 
 # The video backbones (5-D clip input) that the papers' tables cost; the proxy-only nets are not among them.
 BACKBONES = [c for c in CASES if c.probe.model.startswith("baselines/") and len(c.probe.inputs[0]) == 5

@@ -6,7 +6,7 @@ import torch
 
 from papers.faster.models import ConcatCell, FastGRUCell, expensive_clips
 from repro import models
-from repro.flops import count
+from repro.measure.flops import count
 
 C, R = 2048, 4
 

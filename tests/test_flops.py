@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from repro import models
-from repro.flops import count
+from repro.measure.flops import count
 
 
 class _Wrap(nn.Module):

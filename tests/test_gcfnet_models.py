@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from baselines.mobilenet3d import InvertedResidual3d, mobilenetv2_3d
 from baselines.shufflenet3d import ShuffleUnit3d, channel_shuffle, shufflenetv2_3d
 from papers.gcfnet.models import ClipWiseGate, InterClipFusion, gcf_head, gcf_loss, sparsity_loss
-from repro.flops import count, count_params
+from repro.measure.flops import count, count_params
 
 # --- backbones -------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from papers.motion_distill.models import (
     mar_mse_loss,
     multi_level_mae,
 )
-from repro.flops import count_params
+from repro.measure.flops import count_params
 
 
 def _scores(n=4, k=101, seed=0):

@@ -13,7 +13,7 @@ from baselines.resnet3d import (
     resnet3d_101,
     resnext3d_101,
 )
-from repro.flops import count_params
+from repro.measure.flops import count_params
 
 
 def _on_meta(build, **kwargs):

@@ -1,5 +1,5 @@
 """The papers' runtime checks (issue 6, item 2) timed interleaved: all the probes a paper's checks read,
-built once and run round-robin (repro.bench.time_interleaved), so that load on the machine falls on
+built once and run round-robin (repro.measure.bench.time_interleaved), so that load on the machine falls on
 numerator and denominator alike. Under `--benchmark-only` the papers' input sizes; under a plain `pytest`
 the small registered examples, one round (the ratios are then meaningless, but every formula runs).
 
@@ -16,11 +16,12 @@ import torch
 from conftest import BENCH_ROWS
 from test_benchmarks import Setup, setup  # noqa: F401 - setup is a fixture
 
-from repro import bench, models
+from repro import models
+from repro.measure import bench
 from repro.report.performance import CheckTiming
-from repro.costs import _build
+from repro.measure.costs import _build
 from repro.audit.papers import load_papers
-from repro.runtime import HOLDS, FAILS, evaluate, load_runtime
+from repro.measure.runtime import HOLDS, FAILS, evaluate, load_runtime
 
 SPECS = [spec for paper in load_papers() if (spec := load_runtime(paper)) is not None and spec.checks]
 

@@ -19,7 +19,7 @@ Table 2's ablations: `inter_clip_fusion=False` feeds x_i to the attention (b_i =
 `clip_attention=False` uses b_i directly (r_i = b_i). With both off, v is the mean clip descriptor and
 the logits are the mean of the clip logits W_c x_i: D-Clips averaging (before softmax).
 
-Table 3 prints the head at 15 MFLOPs and 0.86M params. Measured with repro.flops.count (C = 10, 600 classes,
+Table 3 prints the head at 15 MFLOPs and 0.86M params. Measured with repro.measure.flops.count (C = 10, 600 classes,
 d = 1024, L = 1): 6,906,656 params and 63.73M MACs for D = 2048; 4,547,360 params and 40.14M MACs for
 D = 1280. The printed pair needs d well below the 256 that Sec. 4.4 names as its smallest d: d = 128 with
 D = 2048 gives 864,032 params (0.86M) but 7.97M MACs; d = 192 with D = 1280 gives 853,280 params and 7.53M

@@ -135,7 +135,7 @@ class AReSE(nn.Module):
 # The regions are an s x s grid of axis-aligned intervals, so a reduction over a region runs along W in the
 # s column intervals, then along H in the s row intervals: s copies of the feature map instead of the K = s^2
 # masked copies that `region_masks` would need (R3D-KPSEM at res3 spent most of its extra time there).
-# Masked sums stay element-wise products and sums, not einsums: a pooling, not multiply-adds (repro.flops).
+# Masked sums stay element-wise products and sums, not einsums: a pooling, not multiply-adds (repro.measure.flops).
 
 
 def _regional_max(x: torch.Tensor, hard_y: torch.Tensor, hard_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,7 +46,7 @@ def _costs(ctx: ProxyContext, experiment_id: str, num_classes: int) -> tuple[int
     """(parameters, MACs) of an experiment's proxy model on one proxy clip (16 frames at the proxy crop)."""
     import torch
 
-    from repro.flops import count
+    from repro.measure.flops import count
     from repro.models import build
 
     experiment = find(f"{ctx.paper.id}/{experiment_id}", [ctx.paper])

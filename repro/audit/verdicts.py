@@ -100,7 +100,7 @@ def judge(cell: Cell, measured: Measurement | None, reason: Reason | None = None
 
     A proxy measurement (synthetic data or a shrunken model) never reproduces a published cell. When the
     measured value deviates but `measured.alternative`, the value of the cell's declared `alternative`
-    (repro.costs.Alternative: kind and label), reproduces it, the verdict says so: CONVENTION for the same
+    (repro.measure.costs.Alternative: kind and label), reproduces it, the verdict says so: CONVENTION for the same
     model counted the paper's way, DEVIATES with `matches` for another configuration. Both numbers stay.
     """
     if measured is None or measured.proxy:

@@ -2,7 +2,7 @@
 
 Each point is one benchmark (filled: batch 1, hollow: the batch that fills the device), with its numbers
 in a <title> tooltip. Dashed diagonals mark 100%, 10% and 1% of the device's measured peak
-(repro.bench.peak_gflops, one per device and precision in a run): a point on the 10% line runs at a tenth of
+(repro.measure.bench.peak_gflops, one per device and precision in a run): a point on the 10% line runs at a tenth of
 what the device achieves on a large matmul.
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..audit.papers import Paper
-from ..runtime import CheckResult, RuntimeSpec, evaluate, load_runtime
+from ..measure.runtime import CheckResult, RuntimeSpec, evaluate, load_runtime
 
 REQUIRED = ("case", "probe", "model", "input", "batch", "size", "gmacs", "params", "device", "device_name",
             "options", "rounds", "warmup")

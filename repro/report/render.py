@@ -20,7 +20,7 @@ from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
                               NOT_MEASURED, PENDING, REPRODUCED, VERDICT_SHORT)
-from ..runtime import FAILS, HOLDS, paper_ratio_text
+from ..measure.runtime import FAILS, HOLDS, paper_ratio_text
 from . import format as fmt
 from .performance import BenchRun, index_performance
 from .view import Extras, Measured, PaperView, build_view

@@ -13,9 +13,9 @@ from ..audit.findings import Finding, Inputs, counts, find, shown_first
 from ..audit.papers import CellKey, MethodNote, Paper, Table
 from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
-from ..costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
+from ..measure.costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from ..errors import ExpressionError
-from ..runtime import by_cell, by_claim, time_cells
+from ..measure.runtime import by_cell, by_claim, time_cells
 from .performance import BenchRun, Performance, paper_performance
 
 Measured = Mapping[tuple[str, CellKey], Measurement]

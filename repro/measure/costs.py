@@ -7,7 +7,7 @@ schedule) is therefore computed from measured parts, never typed in. The same fi
 paper does not print (its modules' own size) so the report can show them.
 
 Each probe is counted twice: fvcore on a real CPU forward (the primary counter, with the handles of
-`repro.flops`) and ptflops' aten backend on meta tensors (the second opinion; meta tensors carry
+`repro.measure.flops`) and ptflops' aten backend on meta tensors (the second opinion; meta tensors carry
 shapes only, so it costs almost nothing). Probes are cached by model, arguments, input and call.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from . import models
-from .errors import DataError
+from .. import models
+from ..errors import DataError
 from .flops import count as fvcore_count
 from .flops import count_params
-from .audit.papers import Cell, Paper
-from .audit.verdicts import CITATION
-from .yamlsrc import LocDict, LocList, load_yaml
+from ..audit.papers import Cell, Paper
+from ..audit.verdicts import CITATION
+from ..yamlsrc import LocDict, LocList, load_yaml
 
 UNIT_SCALE = {"%": 0.01, "M": 1e6, "K": 1e3, "G": 1e9, "GFLOPs": 1e9, "MFLOPs": 1e6, "GMACs": 1e9, "MMACs": 1e6}
 # A paper's "FLOP": macs counts a multiply-add once (what fvcore and ptflops report), flops twice.
@@ -73,7 +73,7 @@ class Probe:
 class Formula:
     """Arithmetic over `params(probe)`, `macs(probe)`, `flops(probe)` and `thop(probe)`, in raw units.
 
-    `thop` is the replica of Efficient-3DCNNs' counter (repro.thop_replica), used to explain printed
+    `thop` is the replica of Efficient-3DCNNs' counter (repro.measure.thop_replica), used to explain printed
     numbers, never as the measured cost of a cell."""
 
     text: str
@@ -449,12 +449,10 @@ def code_fingerprint() -> str:
     import baselines
     import papers
 
-    from . import __file__ as repro_init
-
     digest = hashlib.sha1()
     roots = [Path(baselines.__file__).parent, Path(papers.__file__).parent]
     files = sorted(f for root in roots for f in root.rglob("*.py"))
-    files += [Path(repro_init).parent / name for name in ("flops.py", "costs.py", "thop_replica.py")]
+    files += [Path(__file__).parent / name for name in ("flops.py", "costs.py", "thop_replica.py")]
     for path in files:
         digest.update(path.read_bytes())
     for name in ("torch", "fvcore", "ptflops"):
@@ -479,7 +477,7 @@ class Meter:
         self._cache: dict[tuple, ProbeResult] = {}
         self._file = Path(cache_dir) / f"costs-{code_fingerprint()}.json" if cache_dir else None
         if self._file is not None:
-            from .atomic import remove_stale_temps
+            from ..atomic import remove_stale_temps
 
             remove_stale_temps(self._file.parent)  # the half-written cache of a killed count
         if self._file is not None and self._file.is_file():
@@ -492,7 +490,7 @@ class Meter:
     def _save(self) -> None:
         if self._file is None:
             return
-        from .atomic import write_text_atomic
+        from ..atomic import write_text_atomic
 
         entries = [{"key": list(k), "result": asdict(r)} for k, r in self._cache.items()]
         write_text_atomic(self._file, json.dumps(entries))
@@ -627,7 +625,7 @@ def specs(papers: Iterable[Paper]) -> list[CostSpec]:
 
 def rows(costs: PaperCosts) -> list[dict[str, Any]]:
     """One JSON-ready row per cost cell: published, measured, both counters, delta and verdict."""
-    from .audit.verdicts import Measurement, judge
+    from ..audit.verdicts import Measurement, judge
 
     out = []
     for entry in costs.spec.cells:
@@ -670,7 +668,7 @@ def probe_rows(costs: PaperCosts) -> list[dict[str, Any]]:
 
 def log(costs: PaperCosts, uri: str | None = None, command: str | None = None) -> str:
     """One MLflow run (kind "costs") with every cell, the second counter's values and the extras."""
-    from .store.tracking import log_measurements
+    from ..store.tracking import log_measurements
 
     cells = costs.cells
     return log_measurements(
@@ -678,7 +676,7 @@ def log(costs: PaperCosts, uri: str | None = None, command: str | None = None) -
         second_opinions={k: v.second_opinion for k, v in cells.items() if v.second_opinion is not None},
         alternatives={k: v.alternative for k, v in cells.items() if v.alternative is not None},
         extras={k: v.value for k, v in costs.extras.items()},
-        details={"counters": {"primary": "fvcore (CPU forward, repro.flops handles)",
+        details={"counters": {"primary": "fvcore (CPU forward, repro.measure.flops handles)",
                               "second_opinion": "ptflops 'aten' backend on meta tensors"},
                  "probes": probe_rows(costs), "cells": rows(costs), "extras": extra_rows(costs)},
         uri=uri)

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import models
+from .. import models
 from .costs import Formula, Probe, _formula, _probe, load_costs
-from .errors import DataError, ExpressionError
-from .audit.expr import Expression, parse
-from .audit.papers import Paper, Tolerance, DataReader
-from .audit.verdicts import default_tolerances
-from .yamlsrc import LocDict, LocList, load_yaml
+from ..errors import DataError, ExpressionError
+from ..audit.expr import Expression, parse
+from ..audit.papers import Paper, Tolerance, DataReader
+from ..audit.verdicts import default_tolerances
+from ..yamlsrc import LocDict, LocList, load_yaml
 
 UNITS = ("x", "%")  # the formula is written in the unit: a "%" check multiplies by 100 itself
 TARGETS = ("flops", "paper")
@@ -229,7 +229,7 @@ class CheckResult:
 def published(check: RuntimeCheck, paper: Paper) -> tuple[float, tuple[float, float]] | None:
     if check.paper is None:
         return None
-    from .audit.claims import published_lookup
+    from ..audit.claims import published_lookup
 
     value = check.paper.evaluate(published_lookup(paper))
     return value.mid, (value.lo, value.hi)

@@ -6,7 +6,7 @@ first forward and times each round as wall time around a forward that ends with 
 synchronisation, so a GPU's queued kernels are inside the measured time. A `runner` lets
 pytest-benchmark's `benchmark.pedantic` do the timed loop, so its JSON holds every round.
 
-Conventions: the suite counts MACs (one multiply-add once, repro.flops). Achieved throughput is given
+Conventions: the suite counts MACs (one multiply-add once, repro.measure.flops). Achieved throughput is given
 as GFLOP/s with one multiply-add = 2 FLOPs, so that it compares with the device's measured peak (a large
 matmul in the options' precision, `peak_gflops`); the fraction of that peak is what the report shows.
 """

@@ -9,7 +9,7 @@ found by reading that file (../shared/notes/sources.md lists the repository):
 - a linear layer adds (2 * in_features - 1) per output element; a conv adds one more per output
   element when it has a bias.
 This module reproduces that arithmetic with forward hooks so that a printed number can be explained
-by running code. It is never the suite's measure of cost: `repro.flops` is.
+by running code. It is never the suite's measure of cost: `repro.measure.flops` is.
 """
 from __future__ import annotations
 
