@@ -131,7 +131,7 @@ def _render(papers: list, args: argparse.Namespace, show_findings: tuple[str, ..
             pages: tuple[str, ...] | None = None) -> int:
     """Render the index over `papers` and the pages in `pages` (None: all); print the findings of the papers
     in `show_findings` first."""
-    from .proxy import load_outcomes
+    from .run.proxy import load_outcomes
     from .report.performance import DEFAULT_PATH, load_default
     from .report.render import render_views
 
@@ -238,10 +238,10 @@ def _weights(args: argparse.Namespace) -> dict[str, Path] | None:
 
 
 def _full_runs(papers: list, args: argparse.Namespace) -> int:
-    """Every experiment of each paper on the user's data (repro.full_runs); 1 when a run failed."""
+    """Every experiment of each paper on the user's data (repro.run.full_runs); 1 when a run failed."""
     from .console import print_rows
     from .experiments import load_experiments
-    from .full_runs import FAILED, parse_data_roots, run_all
+    from .run.full_runs import FAILED, parse_data_roots, run_all
 
     weights = _weights(args)
     if weights is None:
@@ -265,7 +265,7 @@ def _full_runs(papers: list, args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .experiments import find
     from .audit.papers import load_papers
-    from .runner import run_experiment
+    from .run.runner import run_experiment
 
     try:
         experiment = find(args.experiment, load_papers())
@@ -291,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_proxies(papers: list, args: argparse.Namespace, kept: list) -> None:
     from .console import terminal_width
-    from .proxy import outcome_json, run_checks
+    from .run.proxy import outcome_json, run_checks
 
     for paper in papers:
         out = getattr(args, "out_runs", None) or ("proxy-runs" if hasattr(args, "out_runs") else args.out)
@@ -309,7 +309,7 @@ def _proxy(args: argparse.Namespace) -> int:
 
     papers = load_papers(args.paper)
     if args.check:
-        from .proxy import checks
+        from .run.proxy import checks
 
         known = sorted({c.id for p in papers for c in checks(p)})
         if args.check not in known:

@@ -23,6 +23,7 @@ import torch
 
 from conftest import BENCH_ROWS
 from repro import models
+from repro.engine.speed import fits
 from repro.measure import bench
 from repro.measure.costs import Meter, _build, default_cache_dir
 from repro.audit.papers import load_papers
@@ -73,11 +74,11 @@ def _fill_batch(case, setup: Setup, model, shapes) -> tuple[int, str]:
         return SMOKE_FILL_BATCH, "smoke run: a batch of 2 on the small example"
     options = setup.options
     if options.device.startswith("cuda"):
-        def fits(batch: int) -> bool:
+        def try_batch(batch: int) -> str | None:
             inputs = [torch.randn(s, device=options.device) for s in bench.with_batch(shapes, batch)]
-            return bench.fits_on_gpu(bench.prepare(model, inputs, options))
+            return fits(bench.prepare(model, inputs, options))
 
-        return bench.gpu_fill_batch(fits)
+        return bench.gpu_fill_batch(try_batch)
     inputs = [torch.randn(s) for s in shapes]
     if case.id not in setup.batch1:  # the batch-1 benchmark did not run first (-k): time one forward
         timing, _ = bench.time_forward(model, inputs, options, bench.RoundsPlan(1, 1, True))

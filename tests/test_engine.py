@@ -18,7 +18,7 @@ from repro.engine.loop import Stop, Task, fit
 from repro.errors import DataError
 from repro.experiments import find, load_experiments, uncovered
 from repro.audit.papers import load_papers
-from repro.runner import _datasets, effective
+from repro.run.runner import _datasets, effective
 from repro.store.tracking import load_all
 
 TESTS = Path(__file__).parent
@@ -170,7 +170,7 @@ def test_the_report_says_why_a_cell_has_no_value(toy, tmp_path):
 def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path, monkeypatch):
     import types
 
-    from repro.proxy import ProxyCheck, ProxyOutcome, load_outcomes, run_checks
+    from repro.run.proxy import ProxyCheck, ProxyOutcome, load_outcomes, run_checks
     from repro.report.render import render
 
     def compare(ctx):
@@ -234,18 +234,18 @@ def test_an_experiment_over_splits_reports_their_mean_and_resumes_by_split(toy, 
     cells, _ = load_all(load_papers("toy"), uri)
     assert cells[("toy", ("1", "Ours", "Top-1"))].value == pytest.approx(final["top1"])
 
-    import repro.runner
+    import repro.run.runner
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished split was trained again")
 
     (run_dir / "split2" / "run.json").write_text(json.dumps({**records[1], "status": "running"}))
     fitted = []
-    real_fit = repro.runner.fit
-    monkeypatch.setattr(repro.runner, "fit", lambda *a, **k: fitted.append(k["run_dir"]) or real_fit(*a, **k))
+    real_fit = repro.run.runner.fit
+    monkeypatch.setattr(repro.run.runner, "fit", lambda *a, **k: fitted.append(k["run_dir"]) or real_fit(*a, **k))
     assert main([*command, "--resume"]) == 0
     assert fitted == [run_dir / "split2"]  # split 1 had finished; split 2 had not
-    monkeypatch.setattr(repro.runner, "fit", no_training)
+    monkeypatch.setattr(repro.run.runner, "fit", no_training)
     assert main([*command, "--resume"]) == 0
     assert json.loads((run_dir / "final.json").read_text())["top1"] == pytest.approx(final["top1"])
     (toy / "experiments.yaml").write_text(yaml_text.replace("splits: [1, 2],", "split: 3, splits: [1, 2],"))

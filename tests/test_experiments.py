@@ -38,8 +38,8 @@ def test_every_experiment_names_a_real_model_and_protocols(paper):
 
 @pytest.mark.parametrize("paper", PAPERS, ids=lambda p: p.id)
 def test_every_experiment_has_its_pipeline_and_runnable_dependencies(paper):
-    from repro.full_runs import dependencies, ordered
-    from repro.runner import resolve_pipeline
+    from repro.run.full_runs import dependencies, ordered
+    from repro.run.runner import resolve_pipeline
 
     experiments = load_experiments(paper).experiments
     ids = {e.id for e in experiments}

@@ -20,7 +20,7 @@ from repro.engine.config import TrainConfig
 from repro.engine.loop import evaluate, fit
 from repro.experiments import find
 from repro.audit.papers import load_papers
-from repro.runner import Context
+from repro.run.runner import Context
 
 CLASSES = 8
 
@@ -233,8 +233,8 @@ def test_the_proxy_check_runs_end_to_end_and_is_logged(tmp_path, monkeypatch):
     """The whole path (synthetic files, loader, classify for both backbones, both FASTER pipelines, MLflow),
     shrunk to keep the test short (scale-1 synthetic tree, one epoch per run): this asserts the outcome's
     shape, not the claim."""
-    from repro.proxy import ProxyContext, load_outcomes, run_checks
-    from repro.runner import run_experiment
+    from repro.run.proxy import ProxyContext, load_outcomes, run_checks
+    from repro.run.runner import run_experiment
 
     def shrunk(self, eid, **overrides):
         experiment = find(f"{self.paper.id}/{eid}", [self.paper])

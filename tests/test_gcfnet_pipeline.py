@@ -22,7 +22,7 @@ from repro.engine.config import TrainConfig
 from repro.engine.loop import evaluate, fit
 from repro.experiments import find
 from repro.audit.papers import load_papers
-from repro.runner import Context, _datasets, effective
+from repro.run.runner import Context, _datasets, effective
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_ucf101_stages_load_their_kinetics_models_and_train_only_the_last_layer(
 # --- the proxy check, end to end ------------------------------------------------------------------------------
 
 def test_the_proxy_check_runs_and_is_logged(tmp_path):
-    from repro.proxy import load_outcomes, run_checks
+    from repro.run.proxy import load_outcomes, run_checks
 
     paper = load_papers("gcfnet")[0]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

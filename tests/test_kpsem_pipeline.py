@@ -16,7 +16,7 @@ from repro.engine.optim import Schedule, make_optimizer
 from repro.experiments import find
 from repro.models import build
 from repro.audit.papers import load_papers
-from repro.runner import Context
+from repro.run.runner import Context
 from repro.weights import inflate_kernel
 
 SMALL_KPSEM = {"num_classes": 5, "num_frames": 16, "num_regions": 4, "num_sets": 2, "embed_dim": 8,
@@ -220,7 +220,7 @@ def test_class_filter_relabels_in_the_given_order(tmp_path):
 
 
 def test_proxy_check_runs_end_to_end_and_is_logged(paper, tmp_path, capsys):
-    from repro.proxy import load_outcomes, run_checks
+    from repro.run.proxy import load_outcomes, run_checks
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     [(check, outcome, seconds)] = run_checks(paper, tmp_path / "proxy", uri, only="direction-gain")

@@ -29,7 +29,7 @@ from repro.engine.loop import Task, fit
 from repro.engine.optim import Schedule, make_optimizer
 from repro.experiments import find
 from repro.audit.papers import load_papers
-from repro.runner import Context, _datasets, effective, model_spec
+from repro.run.runner import Context, _datasets, effective, model_spec
 
 CLASSES = ["MoveLeft", "OrbitHum", "OrbitWhistle"]
 
@@ -328,7 +328,7 @@ def test_tsn_partial_bn_lr_policy_and_test_averaging(paper, tmp_path, tree):
 # --- the proxy check, end to end ----------------------------------------------------------------------------------
 
 def test_the_proxy_check_runs_and_is_logged(paper, tmp_path):
-    from repro.proxy import load_outcomes, run_checks
+    from repro.run.proxy import load_outcomes, run_checks
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     results = run_checks(paper, tmp_path / "proxy", uri)

@@ -27,7 +27,7 @@ from repro.data.synth import synthesize
 from repro.engine import checkpoint
 from repro.experiments import find
 from repro.audit.papers import load_papers
-from repro.runner import Context, model_spec
+from repro.run.runner import Context, model_spec
 
 CLASSES = ["MoveDown", "MoveLeft", "MoveRight", "MoveUp"]
 
@@ -286,10 +286,10 @@ def test_fuse_averages_the_restored_student_and_the_second_stream(tree, tmp_path
 def test_the_proxy_check_runs_and_is_logged(tmp_path, monkeypatch):
     """The check's whole path (synthetic data, flow, teacher, three students, MLflow), shrunk to one epoch on a
     twelfth of the data so that the test stays short; the full check's settings are those of experiments.yaml."""
-    import repro.runner
-    from repro.proxy import load_outcomes, run_checks
+    import repro.run.runner
+    from repro.run.proxy import load_outcomes, run_checks
 
-    real = repro.runner.run_experiment
+    real = repro.run.runner.run_experiment
 
     def shrunk(experiment, **kwargs):
         proxy = copy.deepcopy(experiment.proxy)
@@ -298,7 +298,7 @@ def test_the_proxy_check_runs_and_is_logged(tmp_path, monkeypatch):
                                                       "eval_every": 1}
         return real(dataclasses.replace(experiment, proxy=proxy), **{**kwargs, "epochs": 1})
 
-    monkeypatch.setattr(repro.runner, "run_experiment", shrunk)
+    monkeypatch.setattr(repro.run.runner, "run_experiment", shrunk)
     paper = load_papers("motion_distill")[0]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     results = run_checks(paper, tmp_path / "proxy", uri)

@@ -1,4 +1,4 @@
-"""Every experiment of every paper resolves in full and in proxy mode (repro.plan: dataset, protocols, model,
+"""Every experiment of every paper resolves in full and in proxy mode (repro.run.plan: dataset, protocols, model,
 pipeline, the runs it loads), and one multi-stage chain of each paper runs end to end with --proxy."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from repro.audit.papers import load_papers
 from repro.experiments import load_experiments
-from repro.plan import PlanError, plan
-from repro.runner import effective, run_experiment
+from repro.run.plan import PlanError, plan
+from repro.run.runner import effective, run_experiment
 
 PAPERS = [p.id for p in load_papers()]
 # each paper's longest chain of runs that load each other's checkpoints (MAiVAR's fusion trains its video

@@ -35,8 +35,8 @@ from repro.engine.distributed import SINGLE
 from repro.engine.loop import Task, fit
 from repro.weights import load_pretrained, read_state_dict
 from repro.engine.metrics import video_scores
-from repro.plan import expected_role_model
-from repro.runner import Context, effective
+from repro.run.plan import expected_role_model
+from repro.run.runner import Context, effective
 
 EXPENSIVE, CHEAP = "expensive", "cheap"
 

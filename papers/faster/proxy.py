@@ -15,7 +15,7 @@ The claim counts as held when FAST-GRU's top-1 is strictly higher.
 """
 from __future__ import annotations
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 EXPENSIVE, CHEAP = "r2p1d50-l8", "r2d26-l8"
 FAST_GRU, AVG_POOL = "fastgru-l8-n4", "avgpool-l8-n4"

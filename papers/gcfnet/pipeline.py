@@ -32,7 +32,7 @@ from repro.data.dataset import Batch, Item, Skipped, VideoDataset
 from repro.data.protocols import make_protocol
 from repro.engine import checkpoint
 from repro.engine.loop import Task
-from repro.runner import Context, effective, model_spec
+from repro.run.runner import Context, effective, model_spec
 
 TRAINABLE = ("all", "classifier")
 

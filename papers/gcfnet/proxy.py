@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 BACKBONE, DCLIPS, GCF = "resnext-k600", "resnext-k600-dclips", "gcf-resnext-k600"
 

@@ -25,7 +25,7 @@ import torch
 
 from repro.data.dataset import VideoDataset
 from repro.engine.loop import Task, views_forward
-from repro.runner import Context
+from repro.run.runner import Context
 
 
 

@@ -1,4 +1,4 @@
-"""KPSEM's proxy check (repro.proxy): does MF-KPSEM beat MFNet where only the direction of motion tells the
+"""KPSEM's proxy check (repro.run.proxy): does MF-KPSEM beat MFNet where only the direction of motion tells the
 classes apart, at a small cost?
 
 The claim (Table 1, Sec. 4.3): MF-KPSEM improves on its MFNet baseline ("a relative 4.73% increase ...
@@ -12,7 +12,7 @@ mf-kpsem-minikinetics): both models unchanged (MF-KPSEM: K=4, G=8, d_e=24 after 
 scratch (there is no Kinetics checkpoint in a proxy run, so every layer is new and trains at the full lr)
 by the same recipe through the paper pipeline `kpsem.finetune`: the full runs' optimiser (SGD, Nesterov,
 momentum 0.9, wd 1e-4) and x0.1 steps after epochs 3 and 5, 6 epochs at batch 8 and lr 0.05 (the proxy
-default of repro.runner; the paper's fine-tuning lr 0.005, Sec. 4.1, left both models near chance after 6
+default of repro.run.runner; the paper's fine-tuning lr 0.005, Sec. 4.1, left both models near chance after 6
 epochs from scratch in a development run); the full runs' protocols at 64 px crops (train_jitter; dense
 test with the 64/73 centre crop that stands for 224/256), 32-frame windows read at interval 2, i.e. the
 paper's 16 frames. conv4 is then a 4x4 map, so each of the K=4 regions is 2x2 cells: a much coarser key
@@ -31,7 +31,7 @@ is reported (parameters and MACs of the two proxy models at the proxy input) but
 from __future__ import annotations
 
 from repro.experiments import find
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome
 
 BASELINE, OURS = "mfnet-minikinetics", "mf-kpsem-minikinetics"
 

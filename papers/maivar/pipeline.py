@@ -64,7 +64,7 @@ from repro.data.splits import Sample
 from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
 from repro.engine.loop import Task, fit, mean_view_loss
-from repro.runner import Context, effective
+from repro.run.runner import Context, effective
 
 FLIPS = ("horizontal", "vertical")
 # The four images a random horizontal and vertical flip can give; variant 0 is the image itself (test images).

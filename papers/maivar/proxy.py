@@ -35,7 +35,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
 
 AUDIO, FUSION = "audio-chromagram", "fusion-chromagram"
 AUDIO_PAIR = ("OrbitHum", "OrbitWhistle")

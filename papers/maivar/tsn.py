@@ -9,7 +9,7 @@ from torch import nn
 
 from repro.data import transforms as T
 from repro.engine.loop import Task
-from repro.runner import Context
+from repro.run.runner import Context
 
 CAFFE_BGR_MEAN = (104.0, 117.0, 128.0)  # tsn-pytorch's BN-Inception input: BGR, 0-255, std 1 (sources.md "MAiVAR")
 

@@ -43,7 +43,7 @@ from repro.data.splits import Sample
 from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
 from repro.engine.loop import Task, fit, mean_view_loss
-from repro.runner import Context, effective, model_spec
+from repro.run.runner import Context, effective, model_spec
 
 TERMS = ("mse", "mae", "gram")
 SCORES = ("logits", "softmax")

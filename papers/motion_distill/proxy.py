@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome
 
 DS, MAR = "ds-ucf101-16f", "mar-ucf101-16f"
 RGB_ALONE = f"{DS}-rgb-alone"
@@ -50,7 +50,7 @@ def run_rgb_alone(ctx: ProxyContext) -> dict:
     The derived experiment fills no cell (fills=()), so its MLflow record carries no table value.
     """
     from repro.experiments import find
-    from repro.runner import run_experiment
+    from repro.run.runner import run_experiment
 
     base = find(f"{ctx.paper.id}/{DS}", [ctx.paper])
     proxy = {**base.proxy, "pipeline_args": {**base.proxy.get("pipeline_args", {}), "terms": []}}

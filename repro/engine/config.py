@@ -12,6 +12,7 @@ from ..errors import DataError
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
+AMP_DTYPES = ("bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TrainConfig:
     gamma: float = 0.1                  # "step" and "plateau" factor
     patience: int = 2                   # "plateau": epochs without improvement of the val loss
     amp: bool = True                    # mixed precision where the device supports it (CUDA)
+    amp_dtype: str = "bfloat16"         # bfloat16 (no loss scaling needed) or float16 (with a gradient scaler)
     seed: int = 0
     workers: int = 2
     grad_clip: float | None = None
@@ -45,6 +47,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        if self.amp_dtype not in AMP_DTYPES:
+            problems.append(("amp_dtype", f"one of {', '.join(AMP_DTYPES)}, got {self.amp_dtype!r}"))
         if self.optimizer not in OPTIMIZERS:
             problems.append(("optimizer", f"one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"))
         if self.schedule not in SCHEDULES:
@@ -89,6 +93,13 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def changes_from(self, saved: dict[str, Any]) -> list[str]:
+        """The settings in which this config differs from `saved` (a checkpoint's); a setting added since the
+        checkpoint was written counts only when it is not at its default, which is what that run used."""
+        defaults = TrainConfig().as_dict()
+        mine = self.as_dict()
+        return sorted(k for k, v in mine.items() if saved.get(k, defaults[k]) != v)
 
 
 def _line(values: Any, key: str) -> int | None:

@@ -27,6 +27,9 @@ from .config import TrainConfig
 from .distributed import SINGLE, EpochSampler, World, gather
 from .metrics import summarize, video_scores
 from .optim import Schedule, make_optimizer
+from .speed import (DEFAULT_SPEED, Speed, peak_memory_mb, prepare_device, reset_peak_memory, synchronize,
+                    to_channels_last)
+from .step import TrainStep, to_device
 
 
 def views_forward(model: torch.nn.Module, views: torch.Tensor) -> torch.Tensor:
@@ -92,16 +95,15 @@ class FitResult:
     resumed_from: int | None = None
 
 
-def _to(views, device):
-    if isinstance(views, (tuple, list)):
-        return type(views)(v.to(device, non_blocking=True) for v in views)
-    return views.to(device, non_blocking=True)
+PROGRESS_EVERY = 10  # steps between progress-bar texts: each reads the loss back from the device
+PREFETCH_BATCHES = 4  # per worker: decoding is bursty, and a deeper queue keeps a fast GPU fed
 
 
 def make_loader(dataset, batch_size: int, *, workers: int, sampler) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                        collate_fn=getattr(dataset, "collate", collate),
                                        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+                                       prefetch_factor=PREFETCH_BATCHES if workers else None,
                                        timeout=600 if workers else 0)
 
 
@@ -124,7 +126,7 @@ def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World 
             unreadable.update({item.index: (item.path, item.reason) for item in batch.skipped})
             if len(batch.labels) == 0:
                 continue
-            logits = task.forward(model, _to(batch.views, device)).float().cpu()
+            logits = task.forward(model, to_device(batch.views, device)).float().cpu()
             loss_sum += float(task.loss(logits, batch.labels)) * len(batch.labels)
             scores.append(video_scores(logits))
             labels.append(batch.labels)
@@ -156,7 +158,7 @@ def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World 
 def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, device: str = "cpu",
         world: World = SINGLE, resume: bool = False, log: Callable[[int, dict], None] | None = None,
         on_step: Callable[[int, int], None] | None = None, skips: SkipLog | None = None,
-        show_progress: bool = True) -> FitResult:
+        show_progress: bool = True, speed: Speed = DEFAULT_SPEED) -> FitResult:
     """Train `task` on `train_set`, evaluate on `val_set` every `eval_every` epochs and at the end.
 
     `run_dir/checkpoint.pt` is rewritten atomically after every epoch; `resume=True` continues from it
@@ -164,46 +166,59 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
     the epoch's checkpoint is written, so a kill between the two repeats the epoch and loses nothing.
     `skips` records the unreadable training videos (kept in the checkpoint, so a resumed run continues its
     counts); each evaluation records its own, and the final one fails past `unreadable_test_allowance`.
+    `speed` says how the device is used (repro.engine.speed); each epoch logs its throughput, peak memory
+    and, where `speed` knows the FLOPs and the peak, its model FLOPs utilisation.
     """
     run_dir = Path(run_dir)
     remove_stale_temps(run_dir)  # a killed run's half-written checkpoint
     path = run_dir / "checkpoint.pt"
+    prepare_device(device)
     model = task.model.to(device)
+    layout = speed.layout(model, device)
+    if layout:
+        to_channels_last(model)
     train_model = model
     if world.distributed:
         ids = [world.local_rank] if device.startswith("cuda") else None
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if speed.compile:
+        train_model = torch.compile(train_model)
     params = task.parameters(model) if task.parameters else [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, config)
     schedule = Schedule(optimizer, config)
-    use_amp = config.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    train_step = TrainStep(task, train_model, optimizer, device=device, amp=config.amp, amp_dtype=config.amp_dtype,
+                           grad_clip=config.grad_clip, layout=layout)
     result, start_epoch = FitResult(), 0
     if resume and path.is_file():
         state = ckpt.load(path)
-        if state["config"] != config.as_dict():
-            changed = sorted(k for k, v in config.as_dict().items() if state["config"].get(k) != v)
+        changed = config.changes_from(state["config"])
+        if changed:
             raise UsageError(f"{path}: cannot resume with a different config (changed: {', '.join(changed)}); "
                              f"rerun without --resume, or with the settings of that run")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        if state["scaler"]:  # empty when the checkpoint was written without AMP (on a CPU)
-            scaler.load_state_dict(state["scaler"])
+        if state["scaler"] and train_step.scaler.is_enabled():  # empty without fp16 loss scaling
+            train_step.scaler.load_state_dict(state["scaler"])
         ckpt.set_rng_state(state["rng"])
         result.history, start_epoch = state["history"], state["epoch"] + 1
         result.resumed_from = state["epoch"]
     skips = skips or SkipLog(max_share=TRAIN_ALLOWANCE)
+    if world.distributed:
+        skips.min_seen = 2**62  # no rank stops alone mid-epoch (the others would wait for it): judged together
     if result.resumed_from is not None and "skips" in state:
         skips.restore(state["skips"])
     sampler = EpochSampler(len(train_set), seed=config.seed, shuffle=True, world=world)
     loader = make_loader(train_set, config.batch_size, workers=config.workers, sampler=sampler)
+    compiling = speed.compile
     for epoch in range(start_epoch, config.epochs):
         torch.manual_seed(config.seed * 100_003 + epoch)
         _set_epoch(epoch, sampler, train_set)
         schedule.start_epoch(epoch)
         train_model.train()
-        began, seen, loss_sum = time.perf_counter(), 0, 0.0
+        reset_peak_memory(device)
+        began, seen, compile_seconds, compile_clips = time.perf_counter(), 0, None, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read once per PROGRESS_EVERY steps
         with _progress(len(loader), f"epoch {epoch + 1}/{config.epochs}", show_progress and world.main) as bar:
             for step, batch in enumerate(loader):
                 for item in batch.skipped:
@@ -211,31 +226,34 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
                 if on_step is not None:
                     on_step(epoch, step)
                 if len(batch.labels) == 0:
+                    bar(None)
                     continue
                 for _ in batch.labels:
                     skips.ok()
-                labels = batch.labels.to(device)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                    loss = task.loss(task.forward(train_model, _to(batch.views, device)), labels)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
-                                                   config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                seen += len(labels)
-                loss_sum += float(loss.detach()) * len(labels)
-                rate = seen * world.size / (time.perf_counter() - began)  # estimate: ranks run alike
-                bar(f"loss {loss_sum / seen:.4f} · {rate:.1f} clips/s · lr {schedule.lr:.3g}")
+                if compiling:  # the first step compiles: timed apart, and left out of the epoch's rate
+                    first = time.perf_counter()
+                    loss = train_step(batch.views, batch.labels)
+                    synchronize(device)
+                    compile_seconds, compile_clips, compiling = time.perf_counter() - first, len(batch.labels), False
+                else:
+                    loss = train_step(batch.views, batch.labels)
+                seen += len(batch.labels)
+                loss_sum += loss.double() * len(batch.labels)
+                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == len(loader):
+                    rate = seen * world.size / (time.perf_counter() - began)  # estimate: ranks run alike
+                    bar(f"loss {float(loss_sum) / seen:.4f} · {rate:.1f} clips/s · lr {schedule.lr:.3g}")
+                else:
+                    bar(None)
+        synchronize(device)
         seconds = time.perf_counter() - began
+        loss_total = float(loss_sum)
         if world.distributed:  # the epoch's loss over every rank's clips, not rank 0's share
-            totals = torch.tensor([loss_sum, float(seen)], dtype=torch.float64)
+            totals = torch.tensor([loss_total, float(seen)], dtype=torch.float64)
             torch.distributed.all_reduce(totals)
-            loss_sum, seen = float(totals[0]), int(totals[1])
-        metrics = {"train_loss": loss_sum / max(seen, 1), "lr": schedule.lr, "epoch_seconds": seconds,
-                   "clips_per_second": seen / max(seconds, 1e-9)}
+            loss_total, seen = float(totals[0]), int(totals[1])
+            _judge_skips_together(skips, world)
+        metrics = {"train_loss": loss_total / max(seen, 1), "lr": schedule.lr, "epoch_seconds": seconds,
+                   **_speed_metrics(speed, device, world, seen, seconds, compile_seconds, compile_clips)}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             evaluation = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
                                   workers=config.workers)
@@ -247,7 +265,7 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
             if log is not None:
                 log(epoch, metrics)
             ckpt.save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+                              "schedule": schedule.state_dict(), "scaler": train_step.scaler.state_dict(),
                               "rng": ckpt.rng_state(), "epoch": epoch, "history": result.history,
                               "config": config.as_dict(), "final": result.final, "skips": skips.as_json()}, path)
     if config.epochs == 0:
@@ -255,13 +273,42 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
                                 workers=config.workers)
     elif resume and start_epoch >= config.epochs and path.is_file():
         result.final = ckpt.load(path).get("final", {})  # already complete: report what it found
+    if world.distributed:
+        _judge_skips_together(skips, world, final=True)
     skips.check()
     check_evaluation(result.final)
     return result
 
 
+def _speed_metrics(speed: Speed, device: str, world: World, seen: int, seconds: float,
+                   compile_seconds: float | None, compile_clips: int) -> dict:
+    """Throughput (clips/s over every rank, the compiling step left out), peak memory, and where known the
+    achieved TFLOP/s (3 x 2 x MACs per clip) and its share of the ranks' measured matmul peak (MFU)."""
+    timed_clips, timed_seconds = seen - compile_clips * world.size, seconds - (compile_seconds or 0.0)
+    if timed_clips <= 0 or timed_seconds <= 0:  # an epoch of one step: nothing was timed apart from compiling
+        timed_clips, timed_seconds = seen, seconds
+    rate = timed_clips / max(timed_seconds, 1e-9)
+    out = {"clips_per_second": rate, "peak_memory_mb": peak_memory_mb(device)}
+    if compile_seconds is not None:
+        out["compile_seconds"] = compile_seconds
+    if speed.flops_per_clip:
+        out["train_tflops"] = speed.flops_per_clip * rate / 1e12
+        if speed.peak_flops:
+            out["mfu"] = speed.flops_per_clip * rate / (speed.peak_flops * world.size)
+    return out
+
+
+def _judge_skips_together(skips: SkipLog, world: World, final: bool = False) -> None:
+    """Under DDP every rank checks the union of the ranks' skip logs, so they all stop together or none does."""
+    parts = gather((skips.seen, skips.skipped), world)
+    union = SkipLog(max_share=skips.max_share, seen=sum(seen for seen, _ in parts),
+                    skipped=[entry for _, skipped in parts for entry in skipped])
+    union.check(final=final)
+
+
 class _progress:
-    """A rich progress bar for one epoch (stderr), showing loss, throughput and the time left."""
+    """A rich progress bar for one epoch (stderr): `bar(text)` advances it a step, and a text (loss,
+    throughput, lr) replaces the description; `bar(None)` only advances."""
 
     def __init__(self, total: int, what: str, enabled: bool):
         self.total, self.what, self.enabled = total, what, enabled
@@ -276,7 +323,13 @@ class _progress:
                             TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
         self.bar.__enter__()
         task = self.bar.add_task(self.what, total=self.total)
-        return lambda text: self.bar.update(task, advance=1, description=f"{self.what} · {text}")
+
+        def advance(text: str | None) -> None:
+            if text is None:
+                self.bar.update(task, advance=1)
+            else:
+                self.bar.update(task, advance=1, description=f"{self.what} · {text}")
+        return advance
 
     def __exit__(self, *exc):
         if self.enabled:

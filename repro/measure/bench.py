@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..engine.speed import channels_last, largest_batch, synchronize, to_channels_last
+
 Step = Callable[[], object]
 # (step, rounds, warmup) -> the seconds of each timed round
 Runner = Callable[[Step, int, int], Sequence[float]]
@@ -75,14 +77,6 @@ def fast_options(device: str, *, compile: bool = False) -> BenchOptions:
                         autocast="bfloat16" if cuda else None, compile=compile)
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    if x.ndim == 5:
-        return x.contiguous(memory_format=torch.channels_last_3d)
-    if x.ndim == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -100,21 +94,13 @@ def device_name(device: str) -> str:
     return f"{model} ({torch.get_num_threads()} threads)"
 
 
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(torch.device(device))
-
-
 def prepare(model: nn.Module, inputs: Sequence[torch.Tensor], options: BenchOptions) -> Step:
     """A zero-argument forward of `model` on `inputs` under `options`, returning once the device is done."""
     model = model.to(options.device).eval()
     inputs = [x.to(options.device) for x in inputs]
     if options.channels_last:
-        # conv weights follow the layout too (in place, as Module.to does); a model may mix 2-D and 3-D convs
-        for param in model.parameters():
-            if param.ndim in (4, 5):
-                param.data = _channels_last(param.data)
-        inputs = [_channels_last(x) for x in inputs]
+        to_channels_last(model)  # conv weights follow the layout too
+        inputs = [channels_last(x) for x in inputs]
     forward = torch.compile(model) if options.compile else model
     grad_mode = torch.inference_mode if options.inference_mode else torch.no_grad
     device_type = "cuda" if options.device.startswith("cuda") else "cpu"
@@ -286,33 +272,10 @@ def cpu_fill_batch(batch1_s: float, batch1_bytes: int, free_bytes: int) -> tuple
     return batch, f"largest power of two with {reason}"
 
 
-def gpu_fill_batch(fits: Callable[[int], bool]) -> tuple[int, str]:
-    """The largest power of two (up to GPU_FILL_CAP) for which `fits(batch)` runs without running out of memory."""
-    batch = 1
-    while batch * 2 <= GPU_FILL_CAP and fits(batch * 2):
-        batch *= 2
-    capped = batch * 2 > GPU_FILL_CAP
-    return batch, "largest power of two that fits in GPU memory" + (f" (capped at {GPU_FILL_CAP})" if capped else "")
-
-
-# What a batch too big for the device raises besides running out of memory: cuDNN's and ATen's size limits
-# (an H200 refused MFNet at a large batch with "Output tensor is too large").
-_TOO_BIG = ("out of memory", "too large", "32-bit index", "CUBLAS_STATUS_ALLOC_FAILED")
-
-
-def fits_on_gpu(run: Callable[[], object]) -> bool:
-    """Whether `run` completes; a batch the device cannot hold (memory or a kernel's size limit) does not."""
-    try:
-        run()
-        return True
-    except torch.cuda.OutOfMemoryError:
-        return False
-    except RuntimeError as exc:
-        if any(words in str(exc) for words in _TOO_BIG):
-            return False
-        raise
-    finally:
-        torch.cuda.empty_cache()
+def gpu_fill_batch(try_batch: Callable[[int], str | None]) -> tuple[int, str]:
+    """The largest power of two (up to GPU_FILL_CAP) for which `try_batch(batch)` reports no allocation failure
+    (repro.engine.speed.fits: out of memory, or a kernel's size limit, which caps the batch where it refuses)."""
+    return largest_batch(try_batch, GPU_FILL_CAP)
 
 
 def with_batch(shapes: Sequence[Sequence[int]], batch: int) -> list[tuple[int, ...]]:

@@ -200,7 +200,7 @@ def build_view(paper: Paper, measured: Measured, extras: Extras | None = None,
 
 
 def _proxies(paper: Paper, outcomes: Mapping[str, Any]) -> list[tuple[Any, Any]]:
-    from ..proxy import checks
+    from ..run.proxy import checks
 
     return [(check, outcomes.get(check.id)) for check in checks(paper)]
 

@@ -85,7 +85,7 @@ def as_record(run_dir: Path) -> Record:
     measured = record.get("provenance") or provenance(record.get("command"), record.get("device", "cpu"))
     tags = {**measured, **record.get("tags", {}),
             "repro.paper": record["paper"], "repro.kind": "proxy" if proxy else "train",
-            "repro.proxy": str(proxy).lower(), "repro.experiment": record["experiment"],
+            "repro.run.proxy": str(proxy).lower(), "repro.experiment": record["experiment"],
             "repro.cells": ";".join("|".join(c["key"]) for c in final.get("cells", []))[:5000],
             "repro.run_dir": str(Path(run_dir).resolve())}
     steps = [(int(line["epoch"]), {k: float(v) for k, v in line.items() if k != "epoch" and _number(v)})
@@ -94,7 +94,8 @@ def as_record(run_dir: Path) -> Record:
     if not proxy:
         metrics.update({metric_key(tuple(c["key"])): float(c["value"]) for c in final.get("cells", [])})
     return Record(key=run_key(record, run_dir), run_name=record["experiment"], tags=tags, metrics=metrics,
-                  params={k: str(v)[:500] for k, v in _flat(record.get("config", {})).items()}, steps=steps,
+                  params={k: str(v)[:500] for k, v in _flat({**record.get("config", {}),
+                                                              **_speed_params(record)}).items()}, steps=steps,
                   artifacts={"run.json": {k: v for k, v in record.items() if k not in _VOLATILE},
                              "final.json": final,
                              "checkpoint_path.txt": str((Path(run_dir) / "checkpoint.pt").resolve())})
@@ -112,6 +113,11 @@ def push(run_dir: Path, uri: str | None = None) -> str:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _speed_params(record: dict[str, Any]) -> dict[str, Any]:
+    """How the run used its device (batch and its rule, the scaled lr, precision, layout, compile), as params."""
+    return {"speed": record["speed"]} if isinstance(record.get("speed"), dict) else {}
 
 
 def _flat(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -104,7 +104,7 @@ def log_measurements(paper: Paper, values: Mapping[CellKey, float], *, kind: str
     metrics.update({metric_key(key, "alternative"): float(v) for key, v in alternatives.items()})
     metrics.update({extra_key(name): float(v) for name, v in (extras or {}).items()})
     tags = {**provenance(command, device), "repro.paper": paper.id, "repro.kind": kind,
-            "repro.proxy": str(proxy).lower()}
+            "repro.run.proxy": str(proxy).lower()}
     record = Record(key=f"{kind}/{paper.id}/{uuid.uuid4().hex}", run_name=f"{paper.id}-{kind}", tags=tags,
                     metrics=metrics, artifacts={"details.json": dict(details)} if details else {})
     return log_or_keep(record, uri)
@@ -151,7 +151,7 @@ def load_all(papers: Iterable[Paper], uri: str | None = None) -> tuple[Measureme
         alternative_name = {cell.key: metric_key(cell, "alternative") for cell in declared}
         for run in _runs(client, experiment_id, paper.id):
             metrics = run.data.metrics
-            proxy = run.data.tags.get("repro.proxy") == "true"
+            proxy = run.data.tags.get("repro.run.proxy") == "true"
             for name, value in metrics.items():
                 key = by_metric.get(name)
                 if key is not None and (paper.id, key) not in cells:

@@ -18,16 +18,16 @@ from typing import Any
 
 import torch
 
-from .data.dataset import VideoDataset
-from .data.layouts import get_layout
-from .data.protocols import make_protocol
-from .engine.config import TrainConfig
-from .engine.distributed import World, setup, teardown
-from .engine.loop import FitResult, Task, fit, unreadable_test_allowance
-from .experiments import Experiment
-from .models import build
-from .store.backend import tracking_uri
-from .store.runlog import RunLog, push
+from ..data.dataset import VideoDataset
+from ..data.layouts import get_layout
+from ..data.protocols import make_protocol
+from ..engine.config import TrainConfig
+from ..engine.distributed import World, setup, teardown
+from ..engine.loop import FitResult, Task, fit, unreadable_test_allowance
+from ..experiments import Experiment
+from ..models import build
+from ..store.backend import tracking_uri
+from ..store.runlog import RunLog, push
 
 # What `--proxy` changes unless the experiment's `proxy:` mapping says otherwise. Keys of `proxy:`:
 # synth (synthesize() arguments), size (crop), clips (protocol options for both stages; train_clips and
@@ -61,7 +61,7 @@ class Context:
         """Load the user's checkpoint `name` (if given) into `model`; the source's key rules come from
         pipeline_args `<name>_source` (see repro.weights.SOURCES; default auto: the source that fits). Returns the
         LoadReport or None."""
-        from .weights import load_pretrained
+        from ..weights import load_pretrained
 
         if name not in self.weights:
             return None
@@ -131,7 +131,7 @@ def _loaded_runs_data(experiment: Experiment) -> dict[str, Any]:
     """The proxy synth and size of the first experiment whose run `experiment` loads: a proxy reads the same
     synthetic data as the runs it builds on (their classifiers and classes fit), unless its `proxy:` says
     otherwise."""
-    from .experiments import dependencies, siblings_of
+    from ..experiments import dependencies, siblings_of
 
     siblings = siblings_of(experiment)
     loaded = dependencies(experiment, set(siblings))
@@ -145,7 +145,7 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
               data_root: Path | None, out_dir: Path):
     layout = get_layout(dataset["layout"])
     if "synth" in dataset:
-        from .data.synth import synthesize
+        from ..data.synth import synthesize
 
         synth = dataset["synth"]
         digest = hashlib.sha1(json.dumps(synth, sort_keys=True).encode()).hexdigest()[:10]

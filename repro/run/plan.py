@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .experiments import Experiment, dependencies
+from ..experiments import Experiment, dependencies
 from .runner import effective, model_spec, resolve_pipeline
 
 
@@ -42,9 +42,9 @@ def expected_role_model(experiment: Experiment, dependency: Experiment, role: st
 
 def plan(experiment: Experiment, siblings: dict[str, Experiment], *, proxy: bool) -> Plan:
     """Resolve `experiment` as `repro run` would (`siblings`: the paper's experiments by id)."""
-    from .data.layouts import get_layout
-    from .data.protocols import make_protocol
-    from .models import build
+    from ..data.layouts import get_layout
+    from ..data.protocols import make_protocol
+    from ..models import build
 
     def fail(what: str) -> PlanError:
         return PlanError(f"{experiment.source}: {experiment.name}{' --proxy' if proxy else ''}: {what}")
@@ -86,6 +86,6 @@ def plan(experiment: Experiment, siblings: dict[str, Experiment], *, proxy: bool
 
 
 def _classes(dataset: dict[str, Any]) -> list[str]:
-    from .data.synth import CLASSES
+    from ..data.synth import CLASSES
 
     return list(dataset["synth"].get("classes") or [c.name for c in CLASSES])

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data.layouts import LAYOUTS
-from .experiments import Experiment, dependencies, ordered
-from .store.runlog import RunLog
+from ..data.layouts import LAYOUTS
+from ..experiments import Experiment, dependencies, ordered
+from ..store.runlog import RunLog
 
 FINISHED, RAN, FAILED, SKIPPED = "finished before", "ran", "failed", "skipped"
 

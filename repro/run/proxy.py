@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit.papers import Paper
+from ..audit.papers import Paper
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ProxyContext:
 
     def run_proxy(self, experiment_id: str, **overrides: Any) -> dict:
         """`repro run <paper>/<experiment_id> --proxy`: returns the final evaluation (top1, loss, ...)."""
-        from .experiments import find
+        from ..experiments import find
         from .runner import run_experiment
 
         experiment = find(f"{self.paper.id}/{experiment_id}", [self.paper])
@@ -71,7 +71,7 @@ def run_checks(paper: Paper, out_dir: Path, uri: str | None = None, only: str | 
                show_progress: bool = False, kept: list | None = None) -> list[tuple[ProxyCheck, ProxyOutcome, float]]:
     """Run the paper's proxy checks and log each outcome; returns (check, outcome, seconds). With a `kept`
     list, an outcome the store did not take is appended there (pending.Kept) and the next check runs."""
-    from .store.pending import Kept
+    from ..store.pending import Kept
 
     results = []
     for check in checks(paper):
@@ -96,11 +96,11 @@ def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds:
     take it."""
     import uuid
 
-    from .store.pending import log_or_keep
-    from .store.backend import Record
-    from .store.tracking import provenance
+    from ..store.pending import log_or_keep
+    from ..store.backend import Record
+    from ..store.tracking import provenance
 
-    tags = {**provenance(), "repro.paper": paper.id, "repro.kind": "proxy-check", "repro.proxy": "true",
+    tags = {**provenance(), "repro.paper": paper.id, "repro.kind": "proxy-check", "repro.run.proxy": "true",
             "repro.proxy_check": check.id, "repro.held": str(outcome.held).lower(),
             "repro.summary": outcome.summary[:4000]}
     metrics = {**{f"proxy/{k}": float(v) for k, v in outcome.values.items()}, "proxy/seconds": seconds}
@@ -124,7 +124,7 @@ class LoggedOutcome:
 
 def load_outcomes(paper: Paper, uri: str | None = None) -> dict[str, LoggedOutcome]:
     """The latest logged outcome of each of the paper's proxy checks."""
-    from .store.tracking import _origin, finished_runs, store_client
+    from ..store.tracking import _origin, finished_runs, store_client
 
     client, experiment_id = store_client(uri)
     if client is None:
