@@ -83,3 +83,18 @@ def device(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to "
                                          f"cuda:{torch.cuda.device_count() - 1}")
     return text
+
+
+def clip_shape(text: str) -> tuple[int, ...]:
+    """One clip's shape as CxTxHxW (e.g. 3x8x224x224), every dimension a whole number >= 1."""
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected one clip as CxTxHxW, e.g. 3x8x224x224, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def bench_batch(text: str) -> int | str:
+    """A batch size >= 1, or "auto"."""
+    if text == "auto":
+        return text
+    return positive_int(text)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from .data.skips import TooManyUnreadable
 from .errors import DataError, UsageError, WeightsError
-from .argtypes import device, existing_folder, non_negative_int, out_file, out_folder, share
+from .argtypes import (bench_batch, clip_shape, device, existing_folder, non_negative_int, out_file, out_folder,
+                       positive_int, share)
 from .store.backend import StoreError, check_uri
 
 
@@ -256,7 +257,7 @@ def _full_runs(papers: list, args: argparse.Namespace) -> int:
         outcomes = run_all(load_experiments(paper).experiments, roots, out_dir=Path(args.out_runs or "."),
                            resume=args.resume, only=set(args.experiment) if args.experiment else None,
                            device=args.device, uri=args.tracking_uri, weights=weights,
-                           allow_unreadable_test=args.allow_unreadable_test)
+                           allow_unreadable_test=args.allow_unreadable_test, speed=_speed(args))
         rows += [{"experiment": o.experiment.name, "status": o.status, "detail": o.detail} for o in outcomes]
     print_rows(rows, "full runs (runs/<paper>/<experiment>; rerun with --resume to continue)")
     return 1 if any(r["status"] == FAILED for r in rows) else 0
@@ -283,7 +284,7 @@ def _run(args: argparse.Namespace) -> int:
                            allow_unreadable_test=args.allow_unreadable_test,
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
                            uri=args.tracking_uri, epochs=args.epochs, weights=weights,
-                           flow_root=Path(args.flow_root) if args.flow_root else None)
+                           flow_root=Path(args.flow_root) if args.flow_root else None, speed=_speed(args))
     shown = {k: v for k, v in final.items() if k != "confusion"}
     print(json.dumps(shown, indent=1))
     return 0
@@ -357,25 +358,53 @@ def _allowance_option(p: argparse.ArgumentParser) -> None:
                         "unreadable test video fails the run); the result says over how many videos it was computed")
 
 
-def _weights_check(args: argparse.Namespace) -> int:
-    """Which source a checkpoint fits under, what maps, and what is missing, unexpected or mis-shaped."""
+def _model(name: str, given_args: list[str] | None, option: str):
+    """A registered model built with `--arg KEY=VALUE` arguments (values read as YAML), or UsageError."""
     import yaml
 
     from .models import build
-    from .weights import SOURCES, detect, fit, read_state_dict
 
     kwargs = {}
-    for given in args.arg or []:
+    for given in given_args or []:
         key, sep, value = given.partition("=")
         if not sep or not key:
             raise UsageError(f"--arg takes KEY=VALUE (e.g. num_classes=600), got {given!r}")
         kwargs[key] = yaml.safe_load(value)
     try:
-        model = build(args.model, **kwargs)
+        return build(name, **kwargs)
     except KeyError as exc:
-        raise UsageError(f"--model: {exc.args[0]}") from None
+        raise UsageError(f"{option}: {exc.args[0]}") from None
     except TypeError as exc:
-        raise UsageError(f"--arg: {args.model} does not take these arguments: {exc}") from None
+        raise UsageError(f"--arg: {name} does not take these arguments: {exc}") from None
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    """Training speed of one model through the engine (repro.measure.train_bench)."""
+    from .measure.train_bench import bench_train, lines
+    from .models import example
+
+    model = _model(args.model, args.arg, "MODEL")
+    clip = args.input or tuple(example(args.model)[0][0][1:])
+    try:
+        result = bench_train(model, args.model, clip, batch=args.batch, device=args.device,
+                             precision=args.precision, compile=args.compile, channels_last=args.channels_last,
+                             steps_per_round=args.steps, rounds=args.rounds)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {args.model} at {'x'.join(map(str, clip))}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print("\n".join(lines(result)))
+    if args.json:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(args.json), json.dumps(result.as_dict(), indent=1) + "\n")
+    return 0
+
+
+def _weights_check(args: argparse.Namespace) -> int:
+    """Which source a checkpoint fits under, what maps, and what is missing, unexpected or mis-shaped."""
+    from .weights import SOURCES, detect, fit, read_state_dict
+
+    model = _model(args.model, args.arg, "--model")
     skip, state = tuple(args.skip or ()), read_state_dict(Path(args.path))  # an unreadable file is an error (2)
     if args.source is None:
         try:
@@ -401,6 +430,22 @@ def _weights_check(args: argparse.Namespace) -> int:
             print("\n".join(f"    {k}" for k in keys[:args.show]) + (f"\n    ... and {len(keys) - args.show} more"
                                                                      if len(keys) > args.show else ""))
     return 0 if report.fits else 1
+
+
+def _speed_options(p: argparse.ArgumentParser) -> None:
+    """How a training run uses its device (repro.engine.speed)."""
+    from .run.speed import BATCH_CHOICES, parse_batch
+
+    p.add_argument("--batch", default="declared", type=parse_batch, metavar="N|auto",
+                   help=f"the training batch: {BATCH_CHOICES} (auto: the largest that fits the GPU, found once and "
+                        f"cached; the lr is scaled linearly, and the run's params say so)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (its compile time is logged apart)")
+    p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
+                   help="channels_last_3d weights and inputs (auto: on CUDA, unless the model has grouped 3-D convs)")
+
+
+def _speed(args: argparse.Namespace) -> dict:
+    return {"batch": args.batch, "compile": args.compile, "channels_last": args.channels_last}
 
 
 def _tracking_option(p: argparse.ArgumentParser) -> None:
@@ -470,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--weights", action="append", metavar="NAME=PATH",
                            help="with --data-root: checkpoints the experiments load (see repro run)")
             _allowance_option(p)
+            _speed_options(p)
         p.set_defaults(run=run)
 
     p = sub.add_parser("experiments", help="list the experiments behind every accuracy cell")
@@ -493,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", metavar="NAME=PATH",
                    help="a checkpoint you have, e.g. pretrained=/ckpt/MFNet3D_Kinetics-400_72.8.pth (repeatable; "
                         "the experiment's pipeline_args say which names it uses)")
+    _speed_options(p)
     _tracking_option(p)
     p.set_defaults(run=_run)
 
@@ -509,6 +556,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, a pending record, or a folder of them")
     p.add_argument("--tracking-uri", type=check_uri, help="the store (default: the one each record was meant for)")
     p.set_defaults(run=_push)
+
+    bench_commands = sub.add_parser("bench", help="speed measured through the engine").add_subparsers(
+        dest="bench_command", required=True)
+    p = bench_commands.add_parser("train", help="training steps a second of one model: clips/s, TFLOP/s, share of "
+                                                "the measured matmul peak, peak memory")
+    p.add_argument("model", metavar="MODEL", help="a registered model (repro.models), e.g. baselines/r2plus1d_50")
+    p.add_argument("--input", type=clip_shape, metavar="CxTxHxW",
+                   help="one clip, e.g. 3x8x224x224 (default: the model's registered example)")
+    p.add_argument("--batch", default="8", type=bench_batch, metavar="N|auto",
+                   help="clips a step (default 8; auto: the largest that fits the GPU)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16"),
+                   help="autocast precision on CUDA (default float32)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (the compile time is shown apart)")
+    p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
+                   help="channels_last_3d (auto: on CUDA, unless the model has grouped 3-D convs)")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a builder argument, e.g. num_classes=400")
+    p.add_argument("--steps", type=positive_int, default=5, help="training steps a timed round (default 5)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="timed rounds (default 5)")
+    p.add_argument("--json", metavar="FILE", type=out_file, help="also write the result as JSON")
+    p.set_defaults(run=_bench_train)
 
     weights = sub.add_parser("weights", help="checkpoints you bring").add_subparsers(dest="weights_command",
                                                                                    required=True)

@@ -251,3 +251,25 @@ def test_an_experiment_over_splits_reports_their_mean_and_resumes_by_split(toy, 
     (toy / "experiments.yaml").write_text(yaml_text.replace("splits: [1, 2],", "split: 3, splits: [1, 2],"))
     with pytest.raises(DataError, match=r"dataset.split: one of dataset.splits \[1, 2\]"):
         load_experiments(load_papers("toy")[0])
+
+
+def test_a_compiled_run_times_its_compilation_apart_and_logs_its_speed(toy, ucf101_tree, tmp_path):
+    """--compile: the first step (which compiles) is timed apart from the epoch's rate; every epoch logs
+    throughput, peak memory and, given the FLOPs per clip and a peak, TFLOP/s and MFU."""
+    from tinymodels import tiny3d
+
+    from repro.engine.speed import Speed
+
+    experiment = find("toy/tiny", load_papers("toy"))
+    config = experiment.config.replace(epochs=1)
+    dataset, train, test, _ = effective(experiment, proxy=False)
+    train_set, test_set = _datasets(experiment, dataset, train, test, config, ucf101_tree, tmp_path)
+    torch.manual_seed(config.seed)
+    speed = Speed(compile=True, flops_per_clip=2e9, peak_flops=1e12)
+    result = fit(Task(tiny3d(num_classes=8)), train_set, test_set, config, run_dir=tmp_path / "compiled",
+                 show_progress=False, speed=speed)
+    epoch = result.history[0]
+    assert epoch["compile_seconds"] > 0 and epoch["compile_seconds"] < epoch["epoch_seconds"]
+    assert epoch["clips_per_second"] > 0 and epoch["peak_memory_mb"] > 0
+    assert epoch["train_tflops"] == pytest.approx(2e9 * epoch["clips_per_second"] / 1e12)
+    assert epoch["mfu"] == pytest.approx(epoch["train_tflops"] / 1.0)

@@ -291,28 +291,45 @@ def achieved_gflops(macs: float, seconds: float) -> float:
     return 2.0 * macs / seconds / 1e9
 
 
+def peak_precision(options: BenchOptions) -> str:
+    """The precision the kernels of a run under `options` actually use, which names its reference peak: bf16 (or
+    fp16) under autocast; on a GPU without autocast TF32, since cuDNN may run fp32 convolutions in TF32 (torch's
+    default, torch.backends.cudnn.allow_tf32), and setting those against the fp32 peak overstated them (an H200
+    showed R(2+1)D-50 at "96% of peak", issue 17); fp32 on a CPU."""
+    if options.autocast:
+        return options.autocast
+    if options.device.startswith("cuda") and torch.backends.cudnn.allow_tf32:
+        return "tf32"
+    return "float32"
+
+
 def peak_gflops(options: BenchOptions) -> float:
     """The device's measured matmul throughput in GFLOP/s (2 n^3 FLOPs per n x n matmul, best of a few runs), in
-    the options' precision: fp32 on CPU, bf16 under bf16 autocast (the issue's reference: "fp32 matmul
-    throughput on CPU, bf16 peak on GPU"). oneDNN's direct 3x3x3 convolution can beat its own matmul (by about a
-    fifth on this suite's 2-core EPYC), so a convolution-bound model can exceed 100% of this reference.
-    Measured once per device and precision in a process, so every row of a run is set against the same peak."""
-    return _matmul_gflops(options.device, options.autocast or "float32")
+    the precision its kernels use (`peak_precision`). oneDNN's direct 3x3x3 convolution can beat its own matmul
+    (by about a fifth on this suite's 2-core EPYC), so a convolution-bound model can exceed 100% of this
+    reference. Measured once per device and precision in a process, so every row of a run is set against the
+    same peak."""
+    return _matmul_gflops(options.device, peak_precision(options))
 
 
 @functools.cache
-def _matmul_gflops(device: str, dtype_name: str) -> float:
+def _matmul_gflops(device: str, precision: str) -> float:
     n, repeats = (8192, 12) if device.startswith("cuda") else (2048, 5)
-    dtype = getattr(torch, dtype_name)
+    dtype = torch.float32 if precision in ("tf32", "float32") else getattr(torch, precision)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = math.inf
-    with torch.inference_mode():
-        torch.mm(a, b)
-        synchronize(device)
-        for _ in range(repeats):
-            start = time.perf_counter()
+    allowed = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        with torch.inference_mode():
             torch.mm(a, b)
             synchronize(device)
-            best = min(best, time.perf_counter() - start)
+            for _ in range(repeats):
+                start = time.perf_counter()
+                torch.mm(a, b)
+                synchronize(device)
+                best = min(best, time.perf_counter() - start)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = allowed
     return 2.0 * n**3 / best / 1e9

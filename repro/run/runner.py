@@ -28,6 +28,7 @@ from ..experiments import Experiment
 from ..models import build
 from ..store.backend import tracking_uri
 from ..store.runlog import RunLog, push
+from .speed import resolve as resolve_speed
 
 # What `--proxy` changes unless the experiment's `proxy:` mapping says otherwise. Keys of `proxy:`:
 # synth (synthesize() arguments), size (crop), clips (protocol options for both stages; train_clips and
@@ -168,7 +169,7 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
                    resume: bool = False, proxy: bool = False, out_dir: Path = Path("runs"),
                    uri: str | None = None, epochs: int | None = None, show_progress: bool = True,
                    weights: dict[str, Path] | None = None, flow_root: Path | None = None,
-                   allow_unreadable_test: float = 0.0) -> dict:
+                   allow_unreadable_test: float = 0.0, speed: dict | None = None) -> dict:
     """Train and evaluate `experiment`; returns the final evaluation with the run folder and MLflow run.
 
     An experiment with `dataset.splits` (a full run, not a proxy, which has one synthetic split) is run once
@@ -176,27 +177,29 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
     metric over the splits (the papers' "mean accuracy over three splits"), the per-split values and the
     summed confusion matrix. With `--resume` a split that already finished is not run again.
     Evaluation fails when more than `allow_unreadable_test` of the test videos cannot be read.
+    `speed` holds the device options (repro.run.speed.resolve's batch, compile, channels_last).
     """
     world: World = setup(device)
     try:
         with unreadable_test_allowance(allow_unreadable_test):
             return _run(experiment, data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
                         uri=uri, epochs=epochs, show_progress=show_progress, weights=weights, flow_root=flow_root,
-                        world=world)
+                        world=world, speed=dict(speed or {}))
     finally:
         teardown()
 
 
 def _run(experiment: Experiment, *, data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path,
          uri: str | None, epochs: int | None, show_progress: bool, weights: dict[str, Path] | None,
-         flow_root: Path | None, world: World) -> dict:
+         flow_root: Path | None, world: World, speed: dict) -> dict:
     dataset, train, test, config = effective(experiment, proxy)
     if epochs is not None:
         config = config.replace(epochs=epochs)
     out_dir = Path(out_dir)
     run_dir = out_dir / "runs" / experiment.paper / (experiment.id + ("-proxy" if proxy else ""))
     options = dict(data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
-                   show_progress=show_progress, weights=dict(weights or {}), world=world, flow_root=flow_root)
+                   show_progress=show_progress, weights=dict(weights or {}), world=world, flow_root=flow_root,
+                   speed=speed)
     splits = () if proxy else experiment.splits
     log = RunLog(run_dir)
     if len(splits) > 1:
@@ -238,7 +241,7 @@ def _run(experiment: Experiment, *, data_root: Path | None, device: str, resume:
 def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig, run_dir: Path, *,
              data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path, show_progress: bool,
              weights: dict[str, Path], world: World, flow_root: Path | None = None,
-             log: RunLog | None = None) -> tuple[dict, dict]:
+             log: RunLog | None = None, speed: dict | None = None) -> tuple[dict, dict]:
     """One training and evaluation of `experiment` on `dataset`'s split; (final metrics, run record)."""
     train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
     model_name, model_args, pipeline_args = model_spec(experiment, proxy)
@@ -249,16 +252,19 @@ def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, con
                   flow_root=flow_root)
     torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
     task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
+    run_speed, config, chosen = resolve_speed(task, train_set, config, device=device, model_name=model_name,
+                                              **(speed or {}))
     log = log or RunLog(run_dir)
     info = {"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
-            "config": config.as_dict(), "dataset": dataset, "train": train, "test": test,
+            "config": config.as_dict(), "speed": chosen, "dataset": dataset, "train": train, "test": test,
             "model": {"name": model_name, "args": model_args}, "pipeline": experiment.pipeline,
             "pipeline_args": pipeline_args, "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "world_size": world.size, "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}}
     if world.main:
         log.start(info)
     result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
-                            resume=resume, log=log.epoch if world.main else None, show_progress=show_progress)
+                            resume=resume, log=log.epoch if world.main else None, show_progress=show_progress,
+                            speed=run_speed)
     return dict(result.final), info
 
 

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import argparse
+
 import hashlib
 import json
 import os
@@ -43,17 +45,19 @@ def tracking_uri(explicit: str | None = None) -> str:
 
 
 def check_uri(uri: str) -> str:
-    """The URI itself, or ValueError naming what is wrong with it (argparse `type=`)."""
+    """The URI itself, or an error naming what is wrong with it (argparse `type=`, which shows it)."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
     if scheme not in SCHEMES:
-        raise ValueError(f"{uri!r} is not a tracking URI this suite can use; expected one of the schemes "
-                         f"{', '.join(s + ':' for s in SCHEMES)} (e.g. sqlite:///mlflow.db or http://host:5000)")
+        raise argparse.ArgumentTypeError(f"{uri!r} is not a tracking URI this suite can use; expected one of the "
+                                         f"schemes {', '.join(s + ':' for s in SCHEMES)} (e.g. sqlite:///mlflow.db or "
+                                         f"http://host:5000)")
     path = sqlite_path(uri)
     if path is not None:
         if path.is_dir():
-            raise ValueError(f"{uri!r}: {path} is a folder; the sqlite store is a file (e.g. {path / 'mlflow.db'})")
+            raise argparse.ArgumentTypeError(f"{uri!r}: {path} is a folder; the sqlite store is a file "
+                                             f"(e.g. {path / 'mlflow.db'})")
         if not path.parent.is_dir():
-            raise ValueError(f"{uri!r}: the folder {path.parent} does not exist")
+            raise argparse.ArgumentTypeError(f"{uri!r}: the folder {path.parent} does not exist")
     return uri
 
 
