@@ -122,6 +122,7 @@ def test_latency(benchmark, request, setup: Setup, case, batch_kind):
             "input": "; ".join("x".join(map(str, s)) for s in bench.with_batch(shapes, 1)), "origin": case.origin,
             "size": "paper" if setup.paper_size else "example", "batch": batch, "batch_rule": rule,
             "gmacs": gmacs, "params": counted.params, "peak_gflops": setup.peak_gflops,
+            "peak_precision": bench.peak_precision(options),
             "device": options.device, "device_name": bench.device_name(options.device),
             "options": options.describe(), "dtype": options.dtype, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "rounds": plan.rounds, "warmup": timing.warmup,

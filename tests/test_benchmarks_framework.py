@@ -300,3 +300,59 @@ def test_fast_inference_rows_reach_their_own_table(tmp_path):
     broken = {**fast, "extra_info": {k: v for k, v in fast["extra_info"].items() if k != "fast_ms"}}
     with pytest.raises(DataError, match=r"extra_info.fast_ms: a value"):
         read_run([_json(tmp_path, [broken])])
+
+
+def _on_gpu(entry: dict) -> dict:
+    """The same benchmark as a GPU run writes it: another device, batch and time, a bf16 peak."""
+    info = dict(entry["extra_info"], device="cuda", device_name="NVIDIA H200", peak_gflops=791_000.0,
+                peak_precision="bfloat16", options="bfloat16 autocast, inference_mode, channels_last",
+                batch=1 if entry["extra_info"]["batch"] == 1 else 256, batch_rule="fits in GPU memory")
+    stats = {k: v / 100 if isinstance(v, float) else v for k, v in entry["stats"].items()}
+    return {**entry, "extra_info": info, "stats": stats}
+
+
+def test_a_cpu_and_a_gpu_run_render_side_by_side(tmp_path):
+    cpu = _json(tmp_path, ENTRIES)
+    gpu_path = tmp_path / "gpu.json"
+    gpu = json.loads(cpu.read_text())
+    gpu["benchmarks"] = [_on_gpu(e) for e in gpu["benchmarks"] if e.get("extra_info", {}).get("kind") == "model"]
+    gpu_path.write_text(json.dumps(gpu))
+    run = read_run([cpu, gpu_path])
+    performance = paper_performance(_toy(tmp_path), run)
+    assert performance.devices == ["Test CPU (2 threads)", "NVIDIA H200"]
+    paired = {(label.case, label.batch_kind): sorted(by_device) for label, by_device in performance.side_by_side}
+    assert paired[("toy/big", "full")] == ["NVIDIA H200", "Test CPU (2 threads)"]  # batch 4 and 256: one row
+    assert len(paired) == 4
+    html = render([_toy(tmp_path)], tmp_path / "out", benchmarks=run)[1].read_text()
+    table = html[html.index('<table class="perf devices">'):]
+    table = table[:table.index("</table>")]
+    assert table.count('class="device"') == 2 and table.count("<tr><th scope=\"row\">") == 4
+    assert "of bfloat16 peak" in table and "Test CPU (2 threads)" in table
+    assert "NVIDIA H200: bfloat16 autocast, inference_mode, channels_last, measured bfloat16 matmul peak 791,000" \
+        in html
+
+
+def test_training_rows_and_the_fast_pick_reach_the_index(tmp_path):
+    train = {"name": "test_train_speed", "stats": {"median": 0.1},
+             "extra_info": {"kind": "train", "model": "baselines/r2plus1d_50", "input": "3x8x224x224", "batch": 32,
+                            "batch_rule": "given", "size": "paper", "device_name": "NVIDIA H200",
+                            "options": "bfloat16 autocast, channels_last_3d, torch.compile",
+                            "clips_per_second": 700.0, "tflops": 210.0, "peak_tflops": 791.0,
+                            "peak_precision": "bfloat16", "fraction_of_peak": 210 / 791, "peak_memory_mb": 60000.0,
+                            "plain_clips_per_second": 720.0, "engine_over_plain": 700 / 720,
+                            "compile_seconds": 95.0}}
+    fast = {"name": "test_fast_inference[toy/big]", "stats": {"median": 0.2},
+            "extra_info": {"kind": "fast_inference", "case": "toy/big", "paper": None, "probe": "big",
+                           "model": "baselines/small3d", "input": "1x3x8x32x32", "size": "paper", "gmacs": 4.0,
+                           "default_ms": 300.0, "fast_ms": 200.0, "default_gflops": 26.7, "gflops": 40.0,
+                           "device_name": "Test CPU (2 threads)", "default_options": "float32, inference_mode",
+                           "options": "float32, inference_mode, channels_last", "peak_gflops": 200.0,
+                           "peak_precision": "float32", "candidates": {"float32, inference_mode": 300.0,
+                                                                      "float32, inference_mode, channels_last": 200.0},
+                           "bound_by": [["aten::mkldnn_convolution", 0.8], ["aten::relu", 0.1]]}}
+    run = read_run([_json(tmp_path, [*ENTRIES, train, fast])])
+    assert [(r.model, r.engine_over_plain) for r in run.train] == [("baselines/r2plus1d_50", 700 / 720)]
+    index = render([_toy(tmp_path)], tmp_path / "out", benchmarks=run)[0].read_text()
+    section = index[index.index('id="training-speed"'):]
+    assert "26.5% of bfloat16" in section and "97%" in section and "compiled in 95 s" in section
+    assert "fastest of 2 tried" in index and "bound by aten::mkldnn_convolution 80%, aten::relu 10%" in index

@@ -1,8 +1,10 @@
-"""Fast inference (issue 6, item 3): each 3D-CNN backbone timed in one run, interleaved round by round
-(repro.measure.bench.time_interleaved), with the default options and with bench.fast_options (channels-last
-layouts and inference_mode on CPU; bf16 autocast added on GPU), its achieved GFLOP/s given as a fraction of
-the device's measured matmul throughput. Under `--benchmark-only` the papers' input sizes; under a plain
-`pytest` the small registered examples, one round each."""
+"""Fast inference (issue 6 item 3, issue 17 item 4): each 3D-CNN backbone timed in one run with every candidate
+of bench.fast_candidates (both layouts, inference_mode; bf16 autocast and torch.compile added on a GPU),
+interleaved round by round (bench.time_interleaved), and the fastest picked: the default is a candidate, so
+the pick never loses to it, and the report names it. Achieved GFLOP/s is a fraction of the device's matmul
+peak in the precision the kernels use; a pick under 25% of it names the operators that bound it (profiler).
+Under `--benchmark-only` the papers' input sizes; under a plain `pytest` the small registered examples, one
+round each."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -18,19 +20,32 @@ from repro.measure.costs import _build
 # The video backbones (5-D clip input) that the papers' tables cost; the proxy-only nets are not among them.
 BACKBONES = [c for c in CASES if c.probe.model.startswith("baselines/") and len(c.probe.inputs[0]) == 5
              and c.probe.model not in ("baselines/small3d", "baselines/small2d")]
+BOUND_BELOW = 0.25  # the issue's aim for the large 3D CNNs: a pick below it says what bounds it
 
 
-def test_fast_options_change_the_layout_not_the_result():
+def test_fast_candidates_change_the_layout_not_the_result_and_the_default_comes_first():
     model = torch.nn.Sequential(torch.nn.Conv3d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(8, 4, 1))
     clip = torch.randn(2, 3, 4, 9, 9)
     with torch.inference_mode():
         expected = model(clip)
-    options = bench.fast_options("cpu")
-    assert options.channels_last and options.autocast is None and "channels_last" in options.describe()
-    assert bench.fast_options("cuda").autocast == "bfloat16"
-    step = bench.prepare(model, [clip], options)
+    cpu = bench.fast_candidates("cpu")
+    assert cpu == [bench.BenchOptions("cpu"), bench.BenchOptions("cpu", channels_last=True)]
+    gpu = bench.fast_candidates("cuda")
+    assert gpu[0] == bench.BenchOptions("cuda") and len(gpu) == 8
+    assert {(o.autocast, o.compile) for o in gpu} == {(None, False), (None, True), ("bfloat16", False),
+                                                      ("bfloat16", True)}
+    assert len(bench.fast_candidates("cpu", compile=True)) == 4
+    step = bench.prepare(model, [clip], cpu[1])
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
     assert torch.allclose(step(), expected, atol=1e-5)
+
+
+def test_the_pick_is_the_fastest_median_a_tie_goes_to_the_default_and_the_profiler_names_operators():
+    assert bench.fastest({"default": (3.0, 1.0, 2.0), "fast": (1.5, 1.6, 1.4)}) == "fast"
+    assert bench.fastest({"default": (1.0, 2.0), "fast": (2.0, 1.0)}) == "default"
+    ops = bench.top_operators(bench.prepare(torch.nn.Conv3d(3, 8, 3), [torch.randn(1, 3, 4, 8, 8)],
+                                            bench.BenchOptions("cpu")), "cpu")
+    assert ops and any("conv" in name for name, _ in ops) and all(0 < share <= 1 for _, share in ops)
 
 
 @pytest.mark.parametrize("case", BACKBONES, ids=lambda c: c.id)
@@ -39,35 +54,44 @@ def test_fast_inference(benchmark, request, setup: Setup, case):  # noqa: F811 -
     probe = case.probe if setup.paper_size else replace(case.probe, args=())
     torch.manual_seed(0)
     inputs = [torch.randn(s) for s in shapes]
-    fast = bench.fast_options(setup.options.device, compile=request.config.getoption("bench_compile"))
-    peak = bench.peak_gflops(fast) if setup.paper_size else None
+    device = setup.options.device
+    compile = True if request.config.getoption("bench_compile") else None  # default: on a GPU
+    candidates = {o.describe(): o for o in bench.fast_candidates(device, compile=compile)}
 
     def pedantic(step, rounds: int, warmup: int) -> list[float]:
         benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup, iterations=1)
         return list(benchmark.stats.stats.data) if benchmark.stats else []
 
-    # default and fast timed interleaved, so load on the machine does not decide the speed-up
-    steps = {"default": bench.prepare(_build(probe, "cpu"), inputs, setup.options),
-             "fast": bench.prepare(_build(probe, "cpu"), inputs, fast)}
-    seconds, rounds = bench.time_interleaved(steps, fast.device, None if setup.paper_size else 1, pedantic)
-    default_timing, fast_timing = bench.Timing(seconds["default"], 1), bench.Timing(seconds["fast"], 1)
+    # every candidate timed interleaved, so load on the machine does not decide the pick
+    steps = {name: bench.prepare(_build(probe, "cpu"), inputs, options) for name, options in candidates.items()}
+    seconds, rounds = bench.time_interleaved(steps, device, None if setup.paper_size else 1, pedantic)
+    default_name = setup.options.describe()
+    picked = bench.fastest(seconds)
+    fast = candidates[picked]
+    peak = bench.peak_gflops(fast) if setup.paper_size else None
+    default_timing, fast_timing = bench.Timing(seconds[default_name], 1), bench.Timing(seconds[picked], 1)
     gmacs = setup.meter.measure(replace(probe, inputs=tuple(shapes))).macs / 1e9
     info = {"kind": "fast_inference", "case": case.id, "paper": case.paper, "probe": case.probe.name,
             "model": case.probe.model, "input": "; ".join("x".join(map(str, s)) for s in shapes),
             "size": "paper" if setup.paper_size else "example", "batch": 1, "gmacs": gmacs,
-            "device": fast.device, "device_name": bench.device_name(fast.device), "options": fast.describe(),
-            "default_options": setup.options.describe(), "dtype": fast.dtype, "threads": torch.get_num_threads(),
+            "device": fast.device, "device_name": bench.device_name(fast.device), "options": picked,
+            "default_options": default_name, "dtype": fast.dtype, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "rounds": rounds, "reduced_rounds": not fast.device.startswith("cuda"),
-            "peak_gflops": peak, "default_ms": 1e3 * default_timing.median, "fast_ms": 1e3 * fast_timing.median,
+            "peak_gflops": peak, "peak_precision": bench.peak_precision(fast),
+            "default_ms": 1e3 * default_timing.median, "fast_ms": 1e3 * fast_timing.median,
             "speedup": default_timing.median / fast_timing.median,
+            "candidates": {name: 1e3 * bench.Timing(values, 1).median for name, values in seconds.items()},
             "default_gflops": bench.achieved_gflops(gmacs * 1e9, default_timing.median),
             "gflops": bench.achieved_gflops(gmacs * 1e9, fast_timing.median)}
     info["fraction_of_peak"] = info["gflops"] / peak if peak else None
     info["default_fraction_of_peak"] = info["default_gflops"] / peak if peak else None
+    if info["fraction_of_peak"] is not None and info["fraction_of_peak"] < BOUND_BELOW:
+        info["bound_by"] = [[name, share] for name, share in bench.top_operators(steps[picked], device)]
     benchmark.extra_info.update(info)
     q1, q3 = fast_timing.quartiles
     request.config.stash[BENCH_ROWS].append(
         {"name": request.node.name, "extra_info": info,
          "stats": {"median": fast_timing.median, "min": min(fast_timing.seconds), "q1": q1, "q3": q3,
                    "rounds": len(fast_timing.seconds)}})
-    assert info["speedup"] > 0 and all(s > 0 for s in fast_timing.seconds)
+    assert info["speedup"] >= 1.0  # the default is a candidate: the pick is never slower in this run
+    assert set(info["candidates"]) == set(candidates) and picked in candidates

@@ -46,7 +46,7 @@ class BenchOptions:
     """How a forward is run when it is timed.
 
     `prepare` is the one place that applies these and `describe` names them in every result row, so the
-    report never mixes rows timed with different options. `fast_options` gives the fast-inference set."""
+    report never mixes rows timed with different options. `fast_candidates` lists what fast inference tries."""
 
     device: str = "cpu"
     inference_mode: bool = True  # else torch.no_grad: autograd's version counters stay on
@@ -69,12 +69,36 @@ class BenchOptions:
         return ", ".join(words)
 
 
-def fast_options(device: str, *, compile: bool = False) -> BenchOptions:
-    """Fast inference (issue 6): channels-last layouts everywhere (oneDNN's and cuDNN's preferred layout for
-    convolutions), inference_mode, and on GPU bf16 autocast; torch.compile on request."""
+def fast_candidates(device: str, *, compile: bool | None = None) -> list[BenchOptions]:
+    """The options fast inference tries for each model, the default first so that the pick never loses to it:
+    both layouts (channels-last is oneDNN's and cuDNN's preferred layout for most convolutions, but grouped
+    and depthwise 3-D convolutions ran 2.6 times slower in it on an H200, issue 17), bf16 autocast on a GPU,
+    and torch.compile where asked (default: on a GPU; a CPU compile costs tens of seconds a model)."""
     cuda = device.startswith("cuda")
-    return BenchOptions(device=device, inference_mode=True, channels_last=True,
-                        autocast="bfloat16" if cuda else None, compile=compile)
+    precisions = (None, "bfloat16") if cuda else (None,)
+    compiles = (False, True) if (cuda if compile is None else compile) else (False,)
+    return [BenchOptions(device=device, channels_last=layout, autocast=precision, compile=compiled)
+            for precision in precisions for compiled in compiles for layout in (False, True)]
+
+
+def fastest(seconds: Mapping[str, Sequence[float]]) -> str:
+    """The candidate with the lowest median, ties to the earlier (the default comes first)."""
+    return min(seconds, key=lambda name: (statistics.median(seconds[name]), list(seconds).index(name)))
+
+
+def top_operators(step: Step, device: str, count: int = 3) -> list[tuple[str, float]]:
+    """The operators (GPU kernels on CUDA) that take the most time in one profiled forward, with their shares:
+    what bounds a model that stays far from the matmul peak (e.g. depthwise convolutions)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        step()
+    events = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
+    timed = [(e.key, e.self_device_time_total if cuda else e.self_cpu_time_total) for e in events]
+    total = sum(t for _, t in timed) or 1.0
+    return [(name, share / total) for name, share in sorted(timed, key=lambda x: -x[1])[:count]]
 
 
 def default_device() -> str:

@@ -49,6 +49,7 @@ class BenchRow:
     torch: str | None = None
     peak_gflops: float | None = None
     note: str | None = None
+    peak_precision: str | None = None  # the matmul precision of the peak: float32, tf32, bfloat16
 
     @property
     def gflops(self) -> float:
@@ -63,6 +64,10 @@ class BenchRow:
     def group(self) -> tuple[str, str]:
         """Rows comparable with each other: one device, one set of options."""
         return self.device_name, self.options
+
+    @property
+    def batch_kind(self) -> str:
+        return "1" if self.batch == 1 else "full"
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,11 @@ class FastRow:
     gflops: float
     device_name: str
     default_options: str
-    options: str
+    options: str  # the candidate picked: the fastest in this run
     peak_gflops: float | None = None
+    peak_precision: str | None = None
+    candidates: dict[str, float] | None = None  # every option set tried: its median ms
+    bound_by: list | None = None  # [operator, share of the time] where the pick stays under 25% of the peak
 
     @property
     def speedup(self) -> float:
@@ -137,6 +145,37 @@ class CheckTiming:
         return f"interleaved, {self.rounds} rounds"
 
 
+@dataclass(frozen=True)
+class TrainRow:
+    """Training steps of one model through the engine (tests/test_train_bench.py, repro.measure.train_bench),
+    beside a plain loop timed in the same run."""
+
+    model: str
+    input: str
+    batch: int
+    batch_rule: str
+    device_name: str
+    options: str
+    clips_per_second: float
+    tflops: float
+    peak_tflops: float
+    peak_precision: str
+    fraction_of_peak: float
+    peak_memory_mb: float
+    plain_clips_per_second: float | None = None
+    engine_over_plain: float | None = None
+    compile_seconds: float | None = None
+
+
+TRAIN_REQUIRED = ("model", "input", "batch", "device_name", "options", "clips_per_second", "tflops", "peak_tflops",
+                  "peak_precision", "fraction_of_peak", "peak_memory_mb", "size")
+
+
+def train_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> TrainRow | None:
+    info = _paper_size_info(entry, "train", TRAIN_REQUIRED, "tests/test_train_bench.py", where, path)
+    return None if info is None else TrainRow(**{k: info.get(k) for k in TrainRow.__dataclass_fields__})
+
+
 CHECK_REQUIRED = ("paper", "device_name", "options", "size", "rounds", "seconds", "macs")
 
 
@@ -158,6 +197,7 @@ class BenchRun:
     rows: list[BenchRow]
     fast: list[FastRow] = field(default_factory=list)
     check_timings: list[CheckTiming] = field(default_factory=list)
+    train: list[TrainRow] = field(default_factory=list)
     datetime: str | None = None
     commit: str | None = None
     smoke_rows: int = 0  # rows timed on the small examples, not shown
@@ -184,7 +224,7 @@ def row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> BenchRow
         reduced=bool(info.get("reduced_rounds", False)), gmacs=float(info["gmacs"]), params=int(info["params"]),
         device=str(info["device"]), device_name=str(info["device_name"]), options=str(info["options"]),
         threads=info.get("threads"), torch=info.get("torch"), peak_gflops=info.get("peak_gflops"),
-        note=info.get("note"))
+        note=info.get("note"), peak_precision=info.get("peak_precision"))
 
 
 def read_run(paths: Iterable[Path | str]) -> BenchRun:
@@ -194,6 +234,7 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
     rows: dict[tuple, BenchRow] = {}
     fast: dict[tuple, FastRow] = {}
     timings: dict[tuple, CheckTiming] = {}
+    trains: dict[tuple, TrainRow] = {}
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
@@ -215,6 +256,9 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
             fast_row = fast_row_from(entry, where, path)
             if fast_row is not None:
                 fast[(fast_row.device_name, fast_row.case)] = fast_row
+            train_row = train_row_from(entry, where, path)
+            if train_row is not None:
+                trains[(train_row.device_name, train_row.model, train_row.input, train_row.options)] = train_row
             row = row_from(entry, where, path)
             if row is None:
                 continue
@@ -223,6 +267,7 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
                 continue
             rows[(row.group, row.case, row.batch)] = row
     run.rows, run.fast, run.check_timings = list(rows.values()), list(fast.values()), list(timings.values())
+    run.train = list(trains.values())
     return run
 
 
@@ -250,6 +295,19 @@ class Performance:
     @property
     def devices(self) -> list[str]:
         return list(dict.fromkeys(r.device_name for r in self.rows))
+
+    @property
+    def side_by_side(self) -> list[tuple[BenchRow, dict[str, BenchRow]]]:
+        """Each benchmark (probe, batch 1 or full) once, with its row on every device (e.g. a CPU run and a GPU
+        run read together): the first device's row labels it."""
+        grouped: dict[tuple[str, str], dict[str, BenchRow]] = {}
+        for row in self.rows:
+            grouped.setdefault((row.case, row.batch_kind), {})[row.device_name] = row
+        return [(next(iter(by_device.values())), by_device) for by_device in grouped.values()]
+
+    @property
+    def train(self) -> list[TrainRow]:
+        return self.run.train if self.run else []
 
 
 def latencies(rows: Iterable[BenchRow]) -> dict[tuple[str, str], tuple[dict[str, float], dict[str, float]]]:
