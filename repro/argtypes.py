@@ -98,3 +98,21 @@ def bench_batch(text: str) -> int | str:
     if text == "auto":
         return text
     return positive_int(text)
+
+
+def decoder(text: str) -> str:
+    """A video decoder backend that can decode on this machine (repro.data.backends)."""
+    from .data.backends import available
+
+    why = available(text)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return text
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """A frame size as WxH (e.g. 340x256), each side at least 32 pixels."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) >= 32 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected a frame size WxH with sides of 32 or more, got {text!r}")
+    return int(parts[0]), int(parts[1])

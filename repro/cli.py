@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 from .data.skips import TooManyUnreadable
 from .errors import DataError, UsageError, WeightsError
-from .argtypes import (bench_batch, clip_shape, device, existing_folder, non_negative_int, out_file, out_folder,
-                       positive_int, share)
+from .argtypes import (bench_batch, clip_shape, decoder, device, existing_folder, frame_size, non_negative_int,
+                       out_file, out_folder, positive_float, positive_int, share)
+from .data.backends import BACKENDS, DEFAULT_BACKEND
 from .store.backend import StoreError, check_uri
 
 
@@ -400,6 +401,33 @@ def _bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_loader(args: argparse.Namespace) -> int:
+    """One loader worker's training clips/s per training input, and the workers a training rate needs."""
+    from .audit.papers import load_papers
+    from .measure import loader_bench as lb
+    from .measure.costs import default_cache_dir
+
+    papers = load_papers(args.paper) if args.paper else load_papers()
+    train_rate = args.train_rate
+    if args.train_json:
+        try:
+            train_rate = lb.train_rate_from(Path(args.train_json))
+        except (OSError, ValueError) as exc:
+            print(f"error: --train-json: {exc}", file=sys.stderr)
+            return 2
+    width, height = args.video_size
+    inputs = lb.training_inputs(papers)
+    cache = Path(args.videos_dir) if args.videos_dir else default_cache_dir() / "loader-videos"
+    print(f"synthetic videos: {args.videos} of {width}x{height} {args.container} in {cache}", file=sys.stderr)
+    samples = lb.synthetic_videos(cache, count=args.videos, width=width, height=height, container=args.container)
+    rates = lb.measure(inputs, samples, decoder=args.decoder,
+                       progress=lambda label: print(f"  timed {label}", file=sys.stderr))
+    print(f"one worker = one process decoding with {args.decoder}, {len(samples)} videos of {width}x{height} "
+          f"{args.container}")
+    print("\n".join(lb.table(rates, train_rate=train_rate, cores=args.cores or lb.host_cores())))
+    return 0
+
+
 def _weights_check(args: argparse.Namespace) -> int:
     """Which source a checkpoint fits under, what maps, and what is missing, unexpected or mis-shaped."""
     from .weights import SOURCES, detect, fit, read_state_dict
@@ -442,10 +470,14 @@ def _speed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (its compile time is logged apart)")
     p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
                    help="channels_last_3d weights and inputs (auto: on CUDA, unless the model has grouped 3-D convs)")
+    p.add_argument("--decoder", default=DEFAULT_BACKEND, type=decoder, metavar="NAME",
+                   help=f"the video decoder: {', '.join(BACKENDS)} (default {DEFAULT_BACKEND}; torchcodec-cuda "
+                        f"decodes on the GPU's NVDEC)")
 
 
 def _speed(args: argparse.Namespace) -> dict:
-    return {"batch": args.batch, "compile": args.compile, "channels_last": args.channels_last}
+    return {"batch": args.batch, "compile": args.compile, "channels_last": args.channels_last,
+            "decoder": args.decoder}
 
 
 def _tracking_option(p: argparse.ArgumentParser) -> None:
@@ -577,6 +609,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=positive_int, default=5, help="timed rounds (default 5)")
     p.add_argument("--json", metavar="FILE", type=out_file, help="also write the result as JSON")
     p.set_defaults(run=_bench_train)
+    p = bench_commands.add_parser("loader", help="training clips/s one loader worker delivers per training input, "
+                                                 "and the workers a training rate needs")
+    p.add_argument("--paper", help="one paper id (default: all)")
+    p.add_argument("--decoder", default=DEFAULT_BACKEND, type=decoder, metavar="NAME",
+                   help=f"the video decoder: {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})")
+    p.add_argument("--train-rate", type=positive_float, metavar="CLIPS_PER_S", help="the training rate to feed")
+    p.add_argument("--train-json", metavar="FILE", help="or the clips/s of a `repro bench train --json` file")
+    p.add_argument("--cores", type=positive_int, help="loader workers the host can run (default: this machine's cores)")
+    p.add_argument("--videos", type=positive_int, default=16, help="synthetic videos timed (default 16)")
+    p.add_argument("--video-size", type=frame_size, default=(340, 256), metavar="WxH",
+                   help="their frame size (default 340x256, Kinetics' usual re-encoding)")
+    p.add_argument("--container", choices=("mp4", "avi"), default="mp4", help="mp4 (H.264, default) or avi (MPEG-4)")
+    p.add_argument("--videos-dir", type=out_folder, help="where the synthetic videos are kept (default: the cache)")
+    p.set_defaults(run=_bench_loader)
 
     weights = sub.add_parser("weights", help="checkpoints you bring").add_subparsers(dest="weights_command",
                                                                                    required=True)

@@ -350,9 +350,16 @@ def test_training_rows_and_the_fast_pick_reach_the_index(tmp_path):
                            "peak_precision": "float32", "candidates": {"float32, inference_mode": 300.0,
                                                                       "float32, inference_mode, channels_last": 200.0},
                            "bound_by": [["aten::mkldnn_convolution", 0.8], ["aten::relu", 0.1]]}}
-    run = read_run([_json(tmp_path, [*ENTRIES, train, fast])])
+    loader = {"name": "test_loader_keeps_up_with_training", "stats": {"median": 1.0},
+              "extra_info": {"kind": "loader", "size": "paper", "input": "train_jitter 8f 224px",
+                             "video": "340x256 H.264", "decoder": "decord", "per_worker": 35.0, "cores": 16,
+                             "train_rate": 700.0, "train_device": "NVIDIA H200", "workers_needed": 20,
+                             "delivered_share": 0.8}}
+    run = read_run([_json(tmp_path, [*ENTRIES, train, fast, loader])])
     assert [(r.model, r.engine_over_plain) for r in run.train] == [("baselines/r2plus1d_50", 700 / 720)]
     index = render([_toy(tmp_path)], tmp_path / "out", benchmarks=run)[0].read_text()
     section = index[index.index('id="training-speed"'):]
     assert "26.5% of bfloat16" in section and "97%" in section and "compiled in 95 s" in section
+    assert re.search(r"takes\s+20 workers, and the 16 cores of this host deliver 80% of it: they fall short by 20%",
+                     section)
     assert "fastest of 2 tried" in index and "bound by aten::mkldnn_convolution 80%, aten::relu 10%" in index

@@ -117,3 +117,59 @@ def test_loader_clips_per_second_against_pyav(benchmark, ucf_like):
     print("\nloader benchmark: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in info.items()))
     assert info["speedup"] > 1.0, info
+
+
+def test_the_loader_benchmark_says_how_many_workers_a_training_rate_needs(tmp_path, capsys):
+    """`repro bench loader`: one worker's clips/s per training input of a paper, from synthetic H.264 video,
+    and the workers a training rate needs; a host too small for it is told by how much it falls short."""
+    import re
+
+    from repro.cli import main
+    from repro.measure.loader_bench import LoaderInput, LoaderRate, table
+
+    train = tmp_path / "train.json"
+    train.write_text('{"clips_per_second": 300.0}')
+    assert main(["bench", "loader", "--paper", "gcfnet", "--videos", "4", "--train-json", str(train), "--cores", "4",
+                 "--video-size", "160x128", "--videos-dir", str(tmp_path / "videos")]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    rows = re.findall(r"^(train_clip 16f 112px|fixed_clips 16fx10 112px)\s+gcfnet\s+([\d.]+)/s\s+(\d+)\s+(\d+)/s"
+                      r"( ok| \d+%)$", out, re.M)
+    assert [r[0] for r in rows] == ["train_clip 16f 112px", "fixed_clips 16fx10 112px"], out
+    for _, per_worker, needed, four, verdict in rows:
+        assert int(needed) >= 300 / float(per_worker) and abs(int(four) - 4 * float(per_worker)) <= 1
+        assert verdict == " ok" if 4 * float(per_worker) >= 300 else verdict.endswith("%")
+    assert "Against 300.0 training clips/s" in out
+    one = LoaderRate(LoaderInput(("p",), "train_clip", {"clip_len": 8, "size": 224}), clips=10, seconds=1.0)
+    assert one.workers_for(95.0) == 10 and one.workers_for(1.0) == 1
+    lines = table([one], train_rate=200.0, cores=16)
+    assert lines[1].endswith("160/s 80%") and "train_clip 8f 224px" in lines[1]
+
+
+def test_loader_keeps_up_with_training(benchmark, request, tmp_path):
+    """Under --benchmark-only: one worker's rate for the engine target's training input (R(2+1)D-50 at 8 frames
+    of 224x224, FASTER's train_jitter) from 340x256 H.264 video, set against the training benchmark's rate in
+    the same session (tests/test_train_bench.py runs first) for the report. A plain pytest: a small smoke run."""
+    from conftest import BENCH_ROWS
+
+    from repro.measure.loader_bench import LoaderInput, host_cores, measure, synthetic_videos
+
+    paper = request.config.getoption("benchmark_only")
+    size, count = ((340, 256), 16) if paper else ((160, 128), 2)
+    samples = synthetic_videos(tmp_path, count=count, width=size[0], height=size[1], container="mp4")
+    target = LoaderInput(("faster",), "train_jitter", {"clip_len": 8, "size": 224})
+    timings = []
+    benchmark.pedantic(lambda: timings.append(measure([target], samples)[0]), rounds=1, iterations=1)
+    rate = timings[0]
+    trained = [r["extra_info"] for r in request.config.stash[BENCH_ROWS] if r["extra_info"].get("kind") == "train"]
+    train_rate = trained[-1]["clips_per_second"] if trained else None
+    cores = host_cores()
+    info = {"kind": "loader", "size": "paper" if paper else "example", "input": target.label,
+            "video": f"{size[0]}x{size[1]} H.264", "decoder": "decord", "per_worker": rate.per_worker,
+            "cores": cores, "train_rate": train_rate, "train_device": trained[-1]["device_name"] if trained else None,
+            "workers_needed": rate.workers_for(train_rate) if train_rate else None,
+            "delivered_share": rate.per_worker * cores / train_rate if train_rate else None}
+    benchmark.extra_info.update(info)
+    request.config.stash[BENCH_ROWS].append({"name": request.node.name, "extra_info": info,
+                                             "stats": {"median": rate.seconds}})
+    assert rate.per_worker > 0 and rate.clips == count

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .backends import DEFAULT_BACKEND
 from .decode import (Header, UnreadableVideo, container_header, frame_folder_length, missing_frames, open_video,
                      read_frame_folder, read_frames)
 from .protocols import Protocol
@@ -53,11 +54,14 @@ class VideoDataset(torch.utils.data.Dataset):
 
     `seed` and the epoch fix every random choice: item i of epoch e draws from a Generator seeded
     with (seed, e, i), so results do not depend on the number of workers or on their order.
+    `decoder` names the backend that decodes video files (repro.data.backends).
     """
 
     def __init__(self, samples: list[Sample], protocol: Protocol, *, seed: int = 0, frames: bool = False,
-                 frame_template: str = "{:05d}.jpg", resize_at_decode: bool = True):
+                 frame_template: str = "{:05d}.jpg", resize_at_decode: bool = True,
+                 decoder: str = DEFAULT_BACKEND):
         self.samples, self.protocol, self.seed, self.frames = list(samples), protocol, seed, frames
+        self.decoder = decoder
         self.frame_template, self.resize_at_decode = frame_template, resize_at_decode
         # In shared memory, so persistent DataLoader workers see set_epoch too (they hold copies of self).
         self._epoch = torch.zeros(1, dtype=torch.long).share_memory_()
@@ -95,7 +99,7 @@ class VideoDataset(torch.utils.data.Dataset):
         header, height, width = self._headers[index], -1, -1
         if self.resize_at_decode and index not in self._native:
             height, width = decode_size(header.height, header.width, self.protocol.decode_short_side)
-        reader = open_video(path, width=width, height=height)
+        reader = open_video(path, width=width, height=height, backend=self.decoder)
         damage = missing_frames(header.frames, len(reader))
         if damage:
             raise UnreadableVideo(path, damage)
@@ -109,7 +113,7 @@ class VideoDataset(torch.utils.data.Dataset):
             # decord's scaler fails at a few output sizes (16x12, 24x18, 48x36, 72x54 seen); such a video
             # is always decoded at its own size and scaled by the protocol instead.
             self._native.add(index)
-            frames = read_frames(path, unique)
+            frames = read_frames(path, unique, backend=self.decoder)
         return frames, inverse.reshape(indices.shape)
 
     def __getitem__(self, index: int) -> Item | Skipped:

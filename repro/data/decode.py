@@ -1,4 +1,5 @@
-"""Decoding video frames, frame folders and audio tracks (decord; ../shared/notes/sources.md "decord").
+"""Decoding video frames, frame folders and audio tracks (decord by default, or another backend of
+repro.data.backends; ../shared/notes/sources.md "decord").
 
 Every failure to read a file becomes an `UnreadableVideo` naming the path and the reason, so that the
 loader can record it and skip the sample (see `SkipLog`) instead of hanging or yielding garbage.
@@ -10,16 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-# decord's own logging prints C++ warnings for every odd container; errors still raise.
+from .backends import BACKENDS, DEFAULT_BACKEND, UnreadableVideo
+
+__all__ = ["UnreadableVideo", "open_video", "read_frames"]  # UnreadableVideo lives in backends, used from here
+
 _FRAME_TEMPLATE = "{:05d}.jpg"
-
-
-class UnreadableVideo(Exception):
-    """A file that cannot be decoded: missing, empty, corrupt, truncated or without frames."""
-
-    def __init__(self, path: Path | str, reason: str):
-        self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -38,16 +34,12 @@ def _precheck(path: Path) -> None:
         raise UnreadableVideo(path, "zero-byte file")
 
 
-def open_video(path: Path | str, *, width: int = -1, height: int = -1, num_threads: int = 1):
-    """A decord VideoReader, resizing at decode when width and height are given."""
-    import decord
-
+def open_video(path: Path | str, *, width: int = -1, height: int = -1, num_threads: int = 1,
+               backend: str = DEFAULT_BACKEND):
+    """A reader of `backend` (repro.data.backends), scaling at decode when width and height are given."""
     path = Path(path)
     _precheck(path)
-    try:
-        reader = decord.VideoReader(str(path), width=width, height=height, num_threads=num_threads)
-    except (RuntimeError, decord.DECORDError) as exc:
-        raise UnreadableVideo(path, f"cannot open: {str(exc).splitlines()[0][:120]}") from None
+    reader = BACKENDS[backend](path, width=width, height=height, num_threads=num_threads)
     if len(reader) == 0:
         raise UnreadableVideo(path, "no video frames")
     return reader
@@ -57,7 +49,7 @@ def video_info(path: Path | str) -> VideoInfo:
     """Frame count, frame rate and size; decodes the first frame only."""
     reader = open_video(path)
     height, width = _decode(reader, path, [0]).shape[1:3]
-    return VideoInfo(Path(path), len(reader), float(reader.get_avg_fps()), int(height), int(width))
+    return VideoInfo(Path(path), len(reader), reader.fps, int(height), int(width))
 
 
 @dataclass(frozen=True)
@@ -100,32 +92,25 @@ def missing_frames(claimed: int | None, decodable: int) -> str | None:
 
 
 def _decode(reader, path: Path | str, indices, rewind: bool = True) -> np.ndarray:
-    import decord
-
     indices = [int(i) for i in indices]
     bad = [i for i in indices if not 0 <= i < len(reader)]
     if bad:
         raise UnreadableVideo(path, f"frame indices {bad[:5]} outside 0..{len(reader) - 1}")
-    try:
-        frames = reader.get_batch(indices).asnumpy()
-        if rewind:  # decord's memory grows on repeated get_batch from one reader (dmlc/decord#208)
-            reader.seek(0)
-    except (RuntimeError, decord.DECORDError) as exc:
-        raise UnreadableVideo(path, f"decode failed: {str(exc).splitlines()[0][:120]}") from None
+    frames = reader.read(indices, rewind)
     if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
         raise UnreadableVideo(path, f"decoder returned frames of shape {frames.shape}")
     return frames
 
 
 def read_frames(path: Path | str, indices, *, width: int = -1, height: int = -1, reader=None,
-                rewind: bool = True) -> np.ndarray:
+                rewind: bool = True, backend: str = DEFAULT_BACKEND) -> np.ndarray:
     """Frames `indices` of a video as (T, H, W, 3) uint8 RGB, decoding only what they need.
 
     Pass `rewind=False` when `reader` is discarded afterwards: the rewind only matters to a reader
     that is used again, and costs a few milliseconds.
     """
     if reader is None:
-        reader, rewind = open_video(path, width=width, height=height), False
+        reader, rewind = open_video(path, width=width, height=height, backend=backend), False
     return _decode(reader, path, indices, rewind)
 
 

@@ -176,6 +176,30 @@ def train_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> Tr
     return None if info is None else TrainRow(**{k: info.get(k) for k in TrainRow.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class LoaderRow:
+    """One loader worker's rate for a training input, against the training benchmark's rate of the same session
+    (tests/test_loader_benchmark.py)."""
+
+    input: str
+    video: str
+    decoder: str
+    per_worker: float
+    cores: int
+    train_rate: float | None = None
+    train_device: str | None = None
+    workers_needed: int | None = None
+    delivered_share: float | None = None
+
+
+LOADER_REQUIRED = ("input", "video", "decoder", "per_worker", "cores", "size")
+
+
+def loader_row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> LoaderRow | None:
+    info = _paper_size_info(entry, "loader", LOADER_REQUIRED, "tests/test_loader_benchmark.py", where, path)
+    return None if info is None else LoaderRow(**{k: info.get(k) for k in LoaderRow.__dataclass_fields__})
+
+
 CHECK_REQUIRED = ("paper", "device_name", "options", "size", "rounds", "seconds", "macs")
 
 
@@ -198,6 +222,7 @@ class BenchRun:
     fast: list[FastRow] = field(default_factory=list)
     check_timings: list[CheckTiming] = field(default_factory=list)
     train: list[TrainRow] = field(default_factory=list)
+    loader: list[LoaderRow] = field(default_factory=list)
     datetime: str | None = None
     commit: str | None = None
     smoke_rows: int = 0  # rows timed on the small examples, not shown
@@ -256,6 +281,9 @@ def read_run(paths: Iterable[Path | str]) -> BenchRun:
             fast_row = fast_row_from(entry, where, path)
             if fast_row is not None:
                 fast[(fast_row.device_name, fast_row.case)] = fast_row
+            loader_row = loader_row_from(entry, where, path)
+            if loader_row is not None:
+                run.loader.append(loader_row)
             train_row = train_row_from(entry, where, path)
             if train_row is not None:
                 trains[(train_row.device_name, train_row.model, train_row.input, train_row.options)] = train_row

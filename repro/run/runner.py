@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..data.backends import DEFAULT_BACKEND
 from ..data.dataset import VideoDataset
 from ..data.layouts import get_layout
 from ..data.protocols import make_protocol
@@ -143,7 +144,7 @@ def _loaded_runs_data(experiment: Experiment) -> dict[str, Any]:
 
 
 def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, config: TrainConfig,
-              data_root: Path | None, out_dir: Path):
+              data_root: Path | None, out_dir: Path, decoder: str = DEFAULT_BACKEND):
     layout = get_layout(dataset["layout"])
     if "synth" in dataset:
         from ..data.synth import synthesize
@@ -161,7 +162,7 @@ def _datasets(experiment: Experiment, dataset: dict, train: dict, test: dict, co
         samples = layout.samples(Path(data_root), dataset["split"], subset)
         protocol = make_protocol(stage.protocol, **options)
         made.append(VideoDataset(samples, protocol, seed=config.seed, frames=layout.frames,
-                                 frame_template=layout.frame_template))
+                                 frame_template=layout.frame_template, decoder=decoder))
     return made
 
 
@@ -243,7 +244,9 @@ def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, con
              weights: dict[str, Path], world: World, flow_root: Path | None = None,
              log: RunLog | None = None, speed: dict | None = None) -> tuple[dict, dict]:
     """One training and evaluation of `experiment` on `dataset`'s split; (final metrics, run record)."""
-    train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir)
+    speed = dict(speed or {})
+    decoder = speed.pop("decoder", DEFAULT_BACKEND)
+    train_set, test_set = _datasets(experiment, dataset, train, test, config, data_root, out_dir, decoder)
     model_name, model_args, pipeline_args = model_spec(experiment, proxy)
     if proxy:
         model_args["num_classes"] = len({s.label for s in train_set.samples})
@@ -253,7 +256,8 @@ def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, con
     torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
     task, train_set, test_set = resolve_pipeline(experiment.pipeline)(ctx)
     run_speed, config, chosen = resolve_speed(task, train_set, config, device=device, model_name=model_name,
-                                              **(speed or {}))
+                                              **speed)
+    chosen["decoder"] = decoder
     log = log or RunLog(run_dir)
     info = {"paper": experiment.paper, "experiment": experiment.name, "proxy": proxy, "device": device,
             "config": config.as_dict(), "speed": chosen, "dataset": dataset, "train": train, "test": test,
