@@ -406,6 +406,7 @@ def _bench_loader(args: argparse.Namespace) -> int:
     from .audit.papers import load_papers
     from .measure import loader_bench as lb
     from .measure.costs import default_cache_dir
+    from .run.plan import training_inputs
 
     papers = load_papers(args.paper) if args.paper else load_papers()
     train_rate = args.train_rate
@@ -416,7 +417,7 @@ def _bench_loader(args: argparse.Namespace) -> int:
             print(f"error: --train-json: {exc}", file=sys.stderr)
             return 2
     width, height = args.video_size
-    inputs = lb.training_inputs(papers)
+    inputs = training_inputs(papers)
     cache = Path(args.videos_dir) if args.videos_dir else default_cache_dir() / "loader-videos"
     print(f"synthetic videos: {args.videos} of {width}x{height} {args.container} in {cache}", file=sys.stderr)
     samples = lb.synthetic_videos(cache, count=args.videos, width=width, height=height, container=args.container)

@@ -6,7 +6,9 @@ asked (default 340x256 H.264, Kinetics' usual re-encoding), timed in this proces
 same work). Set against a training rate (`--train-rate`, or the clips/s of a `repro bench train --json` file),
 it gives the workers needed to match it, and whether the workers a host can run (`--cores`, default this
 machine's) deliver it, or by how much they fall short. Decoding scales with cores until memory bandwidth
-or the disk binds, which one process cannot show: the table says it assumes linear scaling.
+or the disk binds, which one process cannot show: the table says it assumes linear scaling. The input is the
+protocol's; a pipeline that samples several clips a video itself (a clip aggregator's training) decodes that
+many times the frames.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..data.protocols import make_protocol
 from ..data.synth import synthesize
 
 OPTIONS = ("clip_len", "size", "num_clips", "num_segments", "short_side")  # what sets the decoding work
+MULTI_CLIP = ("fixed_clips", "uniform_clips", "multiview")  # the protocols that read num_clips themselves
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class LoaderInput:
         o = self.options
         frames = f"{o['num_segments']}seg" if "num_segments" in o else f"{o.get('clip_len', 16)}f"
         clips = f"x{o['num_clips']}" if o.get("num_clips", 1) > 1 else ""
-        return f"{self.protocol} {frames}{clips} {o.get('size', 112)}px"
+        side = f" s{o['short_side']}" if "short_side" in o else ""  # decoded at this shorter side
+        return f"{self.protocol} {frames}{clips} {o.get('size', 112)}px{side}"
 
 
 @dataclass(frozen=True)
@@ -53,23 +57,6 @@ class LoaderRate:
 
     def workers_for(self, rate: float) -> int:
         return max(1, math.ceil(rate / self.per_worker))
-
-
-def training_inputs(papers) -> list[LoaderInput]:
-    """The distinct training inputs (protocol and its decoding options) of the papers' experiments."""
-    from ..experiments import load_experiments
-    from ..run.runner import effective
-
-    found: dict[str, LoaderInput] = {}
-    for paper in papers:
-        for experiment in load_experiments(paper).experiments:
-            _, train, _, _ = effective(experiment, proxy=False)
-            options = {k: v for k, v in train.items() if k in OPTIONS}
-            key = json.dumps([experiment.train.protocol, options], sort_keys=True)
-            old = found.get(key)
-            found[key] = LoaderInput(tuple(dict.fromkeys([*(old.papers if old else ()), paper.id])),
-                                     experiment.train.protocol, options)
-    return list(found.values())
 
 
 def synthetic_videos(root: Path, *, count: int, width: int, height: int, container: str) -> list:
@@ -104,16 +91,16 @@ def host_cores() -> int:
 def table(rates: list[LoaderRate], *, train_rate: float | None, cores: int) -> list[str]:
     """Lines of at most 80 columns: per input, one worker's clips/s, the workers needed, and what `cores`
     workers deliver against the training rate."""
-    lines = [f"{'input':<24} {'papers':<20} {'1 worker':>9} {'needed':>7} {f'{cores} workers':>11}"]
+    lines = [f"{'input':<26} {'papers':<18} {'1 worker':>9} {'needed':>7} {f'{cores} workers':>11}"]
     for rate in rates:
         papers = ",".join(rate.input.papers)
-        papers = papers if len(papers) <= 20 else papers[:19] + "…"
+        papers = papers if len(papers) <= 18 else papers[:17] + "…"
         needed = f"{rate.workers_for(train_rate):>7}" if train_rate else f"{'—':>7}"
         total = rate.per_worker * cores
         verdict = ""
         if train_rate:
             verdict = " ok" if total >= train_rate else f" {total / train_rate:.0%}"
-        lines.append(f"{rate.input.label:<24.24} {papers:<20} {rate.per_worker:>7.1f}/s {needed} "
+        lines.append(f"{rate.input.label:<26.26} {papers:<18} {rate.per_worker:>7.1f}/s {needed} "
                      f"{total:>9.0f}/s{verdict}")
     if train_rate:
         lines += textwrap.wrap(f"Against {train_rate:.1f} training clips/s: 'needed' workers match it; the last "

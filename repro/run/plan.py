@@ -8,12 +8,14 @@ role. Anything `repro run` would fail on before its first step fails here, namin
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..experiments import Experiment, dependencies
+from ..measure.loader_bench import MULTI_CLIP, OPTIONS, LoaderInput
 from .runner import effective, model_spec, resolve_pipeline
 
 
@@ -89,3 +91,20 @@ def _classes(dataset: dict[str, Any]) -> list[str]:
     from ..data.synth import CLASSES
 
     return list(dataset["synth"].get("classes") or [c.name for c in CLASSES])
+
+
+def training_inputs(papers) -> list[LoaderInput]:
+    """The distinct training inputs (protocol and its decoding options) of the papers' experiments."""
+    from ..experiments import load_experiments
+
+    found: dict[str, LoaderInput] = {}
+    for paper in papers:
+        for experiment in load_experiments(paper).experiments:
+            _, train, _, _ = effective(experiment, proxy=False)
+            options = {k: v for k, v in train.items() if k in OPTIONS
+                       and (k != "num_clips" or experiment.train.protocol in MULTI_CLIP)}
+            key = json.dumps([experiment.train.protocol, options], sort_keys=True)
+            old = found.get(key)
+            found[key] = LoaderInput(tuple(dict.fromkeys([*(old.papers if old else ()), paper.id])),
+                                     experiment.train.protocol, options)
+    return list(found.values())
