@@ -16,7 +16,7 @@ import pytest
 from conftest import write_paper
 
 from repro.cli import main
-from repro.engine.loop import Stop
+from repro.engine.loop import MACHINE_METRICS, Stop
 from repro.store.backend import Record, log_record, open_store
 from repro.store.tracking import load_all, log_measurements
 
@@ -41,7 +41,7 @@ not_run:
   - cells: {table: "1", row: Base, column: Top-1}
     reason: quoted from another paper
 """
-TIMINGS = ("epoch_seconds", "clips_per_second")
+TIMINGS = MACHINE_METRICS
 
 
 @pytest.fixture

@@ -95,6 +95,8 @@ class FitResult:
     resumed_from: int | None = None
 
 
+# Epoch metrics that measure the machine, not the model: a resumed run repeats every other metric exactly.
+MACHINE_METRICS = ("epoch_seconds", "clips_per_second", "compile_seconds", "peak_memory_mb", "train_tflops", "mfu")
 PROGRESS_EVERY = 10  # steps between progress-bar texts: each reads the loss back from the device
 PREFETCH_BATCHES = 4  # per worker: decoding is bursty, and a deeper queue keeps a fast GPU fed
 

@@ -24,14 +24,14 @@ def parse_batch(text: str) -> str:
     raise argparse.ArgumentTypeError(f"expected {BATCH_CHOICES}, got {text!r}")
 
 
-def example_batch(train_set) -> Any:
-    """The first readable training sample as a batch of one (its views and label), for the batch search and
-    the FLOP count."""
-    loader = make_loader(train_set, 1, workers=0, sampler=range(len(train_set)))
+def example_batch(train_set, tries: int = 20) -> Any:
+    """The first readable training sample (of the first `tries`) as a batch of one (its views and label), for the
+    batch search and the FLOP count; None when none is (the run's skip log then says why)."""
+    loader = make_loader(train_set, 1, workers=0, sampler=range(min(len(train_set), tries)))
     for batch in loader:
         if len(batch.labels):
             return batch
-    raise ValueError("no training sample could be read")
+    return None
 
 
 class _TaskForward(torch.nn.Module):
@@ -67,10 +67,15 @@ def resolve(task: Task, train_set, config: TrainConfig, *, device: str, batch: s
 
     speed = Speed(compile=compile, channels_last=channels_last, batch=batch)
     layout = speed.layout(task.model, device)
-    example = example_batch(train_set)
     declared, declared_lr = config.batch_size, config.lr
+    if config.epochs == 0:  # evaluation only: nothing is trained
+        return speed, config, {"batch": declared, "batch_rule": "evaluation only", "channels_last": layout,
+                               "compile": compile}
+    example = example_batch(train_set)
     rule = "declared by the experiment"
-    if batch == "auto" and device.startswith("cuda"):
+    if batch == "auto" and example is None:
+        found, rule = declared, "declared: no readable training sample to search with"
+    elif batch == "auto" and device.startswith("cuda"):
         shape = "x".join(map(str, example.views.shape[1:])) if torch.is_tensor(example.views) else "views"
         key = "|".join([model_name or type(task.model).__name__, str(sum(p.numel() for p in task.model.parameters())),
                         shape, device_name(device), config.amp_dtype if config.amp else "float32",
@@ -87,7 +92,7 @@ def resolve(task: Task, train_set, config: TrainConfig, *, device: str, batch: s
         config = config.replace(batch_size=found, lr=scaled_lr(config.lr, declared, found))
     dtype = autocast_dtype(config.amp, config.amp_dtype, device)
     options = BenchOptions(device=device, autocast=str(dtype).removeprefix("torch.") if dtype else None)
-    flops, counted = flops_per_clip(task, example.views)
+    flops, counted = flops_per_clip(task, example.views) if example is not None else (None, "no readable sample")
     peak = peak_gflops(options) * 1e9
     speed = replace(speed, flops_per_clip=flops, peak_flops=peak, peak_precision=peak_precision(options))
     scaled = "linear scaling with the batch (Goyal et al. 2017)" if found != declared else "as declared"
