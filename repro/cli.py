@@ -223,7 +223,8 @@ def _experiments(args: argparse.Namespace) -> int:
         return 0
     from .console import print_rows
 
-    print_rows(rows, "experiments (repro run <experiment> --data-root DIR, or --proxy)")
+    print_rows(rows, "experiments (repro run <experiment> --data-root DIR, or --proxy)",
+               narrow=("experiment", "cells", "model"))
     return 0
 
 

@@ -187,15 +187,32 @@ def print_check(report, console: Console | None = None) -> None:
     console.print("[green]layout OK[/]" if report.ok else "[bold red]layout broken[/]")
 
 
-def print_rows(rows: list[dict], title: str, console: Console | None = None) -> None:
-    """A list of flat dicts as one table, columns in the first row's order."""
+def print_rows(rows: list[dict], title: str, console: Console | None = None,
+               narrow: tuple[str, ...] = ()) -> None:
+    """A list of flat dicts as one table, columns in the first row's order. Where the table would not fit the
+    terminal and `narrow` names the columns that matter most, only those are shown, and a line says which
+    were left out (--json has every column)."""
     console = console or Console()
     if not rows:
         console.print(f"{title}: none")
         return
-    out = RichTable(title=title, title_justify="left")
-    for name in rows[0]:
-        out.add_column(name, overflow="fold")
-    for row in rows:
-        out.add_row(*[str(v) for v in row.values()])
+
+    def table(columns: list[str]) -> RichTable:
+        out = RichTable(title=title, title_justify="left")
+        for name in columns:
+            out.add_column(name, overflow="fold")
+        for row in rows:
+            out.add_row(*[str(row[name]) for name in columns])
+        return out
+
+    columns = list(rows[0])
+    out = table(columns)
+    # folding free text (a title) is fine, folding a name is not: a column counts up to 40 characters
+    natural = 1 + sum(3 + min(40, max(len(name), *(len(str(row[name])) for row in rows))) for name in columns)
+    if narrow and natural > console.width:
+        out = table([c for c in columns if c in narrow])
+        left_out = [c for c in columns if c not in narrow]
+        console.print(out)
+        console.print(f"(a narrow terminal: {', '.join(left_out)} left out; --json shows every column)")
+        return
     console.print(out)

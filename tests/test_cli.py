@@ -113,3 +113,21 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "repro", "tables", "--paper", "maivar", "--json"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and json.loads(done.stdout)[0]["paper"] == "maivar"
+
+
+def test_a_table_too_wide_for_the_terminal_keeps_the_columns_that_matter():
+    import io
+
+    from rich.console import Console
+
+    from repro.console import print_rows
+
+    rows = [{"experiment": f"paper/experiment-{i}", "title": "a long free-text title " * 4, "cells": i,
+             "model": "baselines/mobilenetv2_3d", "pipeline": "paper.some_pipeline"} for i in range(3)]
+    narrow, wide = io.StringIO(), io.StringIO()
+    print_rows(rows, "experiments", Console(file=narrow, width=80), narrow=("experiment", "cells", "model"))
+    print_rows(rows, "experiments", Console(file=wide, width=200), narrow=("experiment", "cells", "model"))
+    lines = narrow.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines) and "paper/experiment-2" in narrow.getvalue()
+    assert "title, pipeline left out; --json shows every column" in " ".join(narrow.getvalue().split())
+    assert "pipeline" in wide.getvalue() and "left out" not in wide.getvalue()
