@@ -19,7 +19,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -69,16 +69,18 @@ class BenchOptions:
         return ", ".join(words)
 
 
-def fast_candidates(device: str, *, compile: bool | None = None) -> list[BenchOptions]:
-    """The options fast inference tries for each model, the default first so that the pick never loses to it:
-    both layouts (channels-last is oneDNN's and cuDNN's preferred layout for most convolutions, but grouped
-    and depthwise 3-D convolutions ran 2.6 times slower in it on an H200, issue 17), bf16 autocast on a GPU,
-    and torch.compile where asked (default: on a GPU; a CPU compile costs tens of seconds a model)."""
-    cuda = device.startswith("cuda")
-    precisions = (None, "bfloat16") if cuda else (None,)
-    compiles = (False, True) if (cuda if compile is None else compile) else (False,)
-    return [BenchOptions(device=device, channels_last=layout, autocast=precision, compile=compiled)
-            for precision in precisions for compiled in compiles for layout in (False, True)]
+def fast_candidates(device: str) -> list[BenchOptions]:
+    """The eager options fast inference tries for each model, the default first so that the pick never loses to
+    it: both layouts (channels-last is oneDNN's and cuDNN's preferred layout for most convolutions, but grouped
+    and depthwise 3-D convolutions ran 2.6 times slower in it on an H200, issue 17), and bf16 autocast on a GPU.
+    `with_compile` adds torch.compile to the eager pick: compiling every candidate would cost minutes a model."""
+    precisions = (None, "bfloat16") if device.startswith("cuda") else (None,)
+    return [BenchOptions(device=device, channels_last=layout, autocast=precision)
+            for precision in precisions for layout in (False, True)]
+
+
+def with_compile(options: BenchOptions) -> BenchOptions:
+    return replace(options, compile=True)
 
 
 def fastest(seconds: Mapping[str, Sequence[float]]) -> str:
