@@ -86,10 +86,11 @@ def device(text: str) -> str:
 
 
 def clip_shape(text: str) -> tuple[int, ...]:
-    """One clip's shape as CxTxHxW (e.g. 3x8x224x224), every dimension a whole number >= 1."""
+    """One sample's shape without the batch dimension, e.g. 3x8x224x224 (a clip) or 10x2048 (features)."""
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected one clip as CxTxHxW, e.g. 3x8x224x224, got {text!r}")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected one sample's shape as sizes >= 1 joined by x, e.g. 3x8x224x224, "
+                                         f"got {text!r}")
     return tuple(int(p) for p in parts)
 
 

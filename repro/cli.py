@@ -202,7 +202,7 @@ def _experiments(args: argparse.Namespace) -> int:
     from .experiments import load_experiments, uncovered
     from .audit.papers import load_papers
 
-    rows = []
+    rows, reasons = [], []
     for paper in load_papers(args.paper):
         found = load_experiments(paper)
         for e in found.experiments:
@@ -216,7 +216,9 @@ def _experiments(args: argparse.Namespace) -> int:
         if not args.json:
             not_run = sum(len(n.cells) for n in found.not_run)
             print(f"{paper.id}: {len(found.experiments)} experiments fill "
-                  f"{sum(len(e.fills) for e in found.experiments)} cells; {not_run} cells not run, with reasons")
+                  f"{sum(len(e.fills) for e in found.experiments)} cells; {not_run} cells not run, with reasons"
+                  + (" (after the table)" if not_run else ""))
+            reasons += [(paper.id, group) for group in found.not_run]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -225,6 +227,10 @@ def _experiments(args: argparse.Namespace) -> int:
 
     print_rows(rows, "experiments (repro run <experiment> --data-root DIR, or --proxy)",
                narrow=("experiment", "cells", "model"))
+    for paper_id, group in reasons:
+        first = " · ".join(group.cells[0])
+        more = f" and {len(group.cells) - 1} more" if len(group.cells) > 1 else ""
+        print(_wrapped(f"not run: {paper_id} Table {first}{more}: {group.reason}"))
     return 0
 
 
@@ -289,6 +295,8 @@ def _run(args: argparse.Namespace) -> int:
                            flow_root=Path(args.flow_root) if args.flow_root else None, speed=_speed(args))
     shown = {k: v for k, v in final.items() if k != "confusion"}
     print(json.dumps(shown, indent=1))
+    if args.epochs == 0:
+        print("evaluation only (--epochs 0): nothing was trained", file=sys.stderr)
     return 0
 
 
@@ -377,7 +385,7 @@ def _model(name: str, given_args: list[str] | None, option: str):
     except KeyError as exc:
         raise UsageError(f"{option}: {exc.args[0]}") from None
     except TypeError as exc:
-        raise UsageError(f"--arg: {name} does not take these arguments: {exc}") from None
+        raise UsageError(f"--arg: building {name} with {kwargs} failed: {exc}") from None
 
 
 def _bench_train(args: argparse.Namespace) -> int:
@@ -411,17 +419,21 @@ def _bench_loader(args: argparse.Namespace) -> int:
 
     papers = load_papers(args.paper) if args.paper else load_papers()
     train_rate = args.train_rate
+    if args.train_json and args.train_rate:
+        print("error: give --train-rate or --train-json, not both", file=sys.stderr)
+        return 2
     if args.train_json:
         try:
-            train_rate = lb.train_rate_from(Path(args.train_json))
-        except (OSError, ValueError) as exc:
-            print(f"error: --train-json: {exc}", file=sys.stderr)
+            train_rate, source = lb.train_rate_from(Path(args.train_json))
+        except ValueError as exc:
+            print(_wrapped(f"error: --train-json: {exc}"), file=sys.stderr)
             return 2
+        print(_wrapped(f"training rate: {train_rate:.1f} clips/s, {source}"), file=sys.stderr)
     width, height = args.video_size
     inputs = training_inputs(papers)
     cache = Path(args.videos_dir) if args.videos_dir else default_cache_dir() / "loader-videos"
-    print(f"synthetic videos: {args.videos} of {width}x{height} {args.container} in {cache}", file=sys.stderr)
     samples = lb.synthetic_videos(cache, count=args.videos, width=width, height=height, container=args.container)
+    print(_wrapped(f"synthetic videos: timing {len(samples)} of those kept in {cache}"), file=sys.stderr)
     rates = lb.measure(inputs, samples, decoder=args.decoder,
                        progress=lambda label: print(f"  timed {label}", file=sys.stderr))
     print(f"one worker = one process decoding with {args.decoder}, {len(samples)} videos of {width}x{height} "
@@ -487,10 +499,30 @@ def _tracking_option(p: argparse.ArgumentParser) -> None:
                                                            "sqlite:///mlflow.db)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its one-line errors wrapped to the terminal (an error names the bad value, so it runs long)."""
+
+    def error(self, message: str):
+        from .console import terminal_width
+
+        self.print_usage(sys.stderr)
+        self.exit(2, textwrap.fill(f"{self.prog}: error: {message}", terminal_width(), subsequent_indent="  ",
+                                   break_long_words=False, break_on_hyphens=False) + "\n")
+
+
+def _wrapped(text: str) -> str:
+    """Each line of `text` folded to the terminal's width, continuation lines indented."""
+    from .console import terminal_width
+
+    return "\n".join(textwrap.fill(line, terminal_width(), subsequent_indent="  ", break_long_words=False,
+                                    break_on_hyphens=False) if len(line) > terminal_width()
+                      else line for line in text.splitlines())
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .weights import SOURCES
 
-    parser = argparse.ArgumentParser(prog="repro", description=__doc__)
+    parser = _Parser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tables", help="print the declared tables of the papers")
@@ -597,8 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "the measured matmul peak, peak memory")
     p.add_argument("model", metavar="MODEL", help="a registered model (repro.models), e.g. baselines/r2plus1d_50")
     p.add_argument("--input", type=clip_shape, metavar="CxTxHxW",
-                   help="one clip, e.g. 3x8x224x224 (default: the model's registered example)")
-    p.add_argument("--batch", default="8", type=bench_batch, metavar="N|auto",
+                   help="one sample without the batch, e.g. a clip 3x8x224x224 (default: the model's registered "
+                        "example)")
+    p.add_argument("--batch", type=bench_batch, metavar="N|auto",
                    help="clips a step (default 8; auto: the largest that fits the GPU)")
     p.add_argument("--device", default="cpu", type=device, help="cpu, cuda or cuda:N")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16"),
@@ -648,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, WeightsError, UsageError) as exc:
+    except (DataError, WeightsError, UsageError) as exc:  # unwrapped: `file:line:` stays one line for tools
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TooManyUnreadable as exc:

@@ -273,3 +273,21 @@ def test_a_compiled_run_times_its_compilation_apart_and_logs_its_speed(toy, ucf1
     assert epoch["clips_per_second"] > 0 and epoch["peak_memory_mb"] > 0
     assert epoch["train_tflops"] == pytest.approx(2e9 * epoch["clips_per_second"] / 1e12)
     assert epoch["mfu"] == pytest.approx(epoch["train_tflops"] / 1.0)
+
+
+def test_a_new_run_replaces_the_earlier_one_in_its_folder_and_says_so(toy, ucf101_tree, tmp_path, capsys):
+    """Without --resume, no file of an earlier run in the folder is taken for the new run's: an evaluation-only
+    run (--epochs 0) writes no epochs, so an earlier run's metrics and checkpoint would otherwise stay beside it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["run", "toy/tiny", "--data-root", str(ucf101_tree), "--out", str(tmp_path), "--tracking-uri", uri]
+    assert main([*args, "--epochs", "1"]) == 0
+    run_dir = tmp_path / "runs" / "toy" / "tiny"
+    assert (run_dir / "metrics.jsonl").is_file() and (run_dir / "checkpoint.pt").is_file()
+    capsys.readouterr()
+    assert main([*args, "--epochs", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "replacing the earlier run there (--resume continues it instead)" in err
+    assert "evaluation only (--epochs 0): nothing was trained" in err
+    assert not (run_dir / "metrics.jsonl").exists() and not (run_dir / "checkpoint.pt").exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["config"]["epochs"] == 0 and record["speed"]["batch_rule"] == "evaluation only"

@@ -102,16 +102,25 @@ def table(rates: list[LoaderRate], *, train_rate: float | None, cores: int) -> l
             verdict = " ok" if total >= train_rate else f" {total / train_rate:.0%}"
         lines.append(f"{rate.input.label:<26.26} {papers:<18} {rate.per_worker:>7.1f}/s {needed} "
                      f"{total:>9.0f}/s{verdict}")
-    if train_rate:
+    if not train_rate:
+        lines.append("(--train-rate or --train-json gives the workers a training rate needs)")
+    else:
         lines += textwrap.wrap(f"Against {train_rate:.1f} training clips/s: 'needed' workers match it; the last "
                                f"column is what {cores} deliver (ok, or their share of the rate), assuming decoding "
                                f"scales with cores.", 80)
     return lines
 
 
-def train_rate_from(path: Path) -> float:
-    """clips_per_second of a `repro bench train --json` file."""
-    data = json.loads(Path(path).read_text())
+def train_rate_from(path: Path) -> tuple[float, str]:
+    """The clips/s of a `repro bench train --json` file, and what was trained to get it."""
+    expected = "the JSON `repro bench train --json` writes, with clips_per_second"
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc}); expected {expected}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not JSON ({exc.msg}); expected {expected}") from None
     if not isinstance(data, dict) or not isinstance(data.get("clips_per_second"), (int, float)):
-        raise ValueError(f"{path}: expected the JSON `repro bench train --json` writes, with clips_per_second")
-    return float(data["clips_per_second"])
+        raise ValueError(f"{path}: expected {expected}")
+    trained = f"{data.get('model', '?')} at {data.get('input', '?')}, batch {data.get('batch', '?')}"
+    return float(data["clips_per_second"]), f"from {path}: {trained} on {data.get('device_name', '?')}"

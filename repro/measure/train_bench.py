@@ -23,6 +23,7 @@ from .bench import BenchOptions, Runner, device_name, own_runner, peak_gflops, p
 from .flops import count
 
 PRECISIONS = {"float32": None, "bfloat16": "bfloat16", "float16": "float16"}
+DEFAULT_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class TrainBench:
     steps_per_round: int
     rounds: int
     seconds_per_step: float  # median over rounds
+    fastest_step: float  # the fastest and slowest round's seconds a step: the spread of this run
+    slowest_step: float
     clips_per_second: float
     gmacs_per_clip: float
     tflops: float  # achieved, 3 x 2 x MACs per clip
@@ -57,7 +60,8 @@ def _plain_task(model: nn.Module) -> Task:
     return Task(model, forward=lambda m, x: m(x), loss=nn.functional.cross_entropy)
 
 
-def bench_train(model: nn.Module, name: str, clip: Sequence[int], *, batch: int | str = 8, device: str = "cpu",
+def bench_train(model: nn.Module, name: str, clip: Sequence[int], *, batch: int | str | None = None,
+                device: str = "cpu",
                 precision: str = "float32", compile: bool = False, channels_last: str = "auto",
                 steps_per_round: int = 5, rounds: int = 5, runner: Runner | None = None) -> TrainBench:
     """Time training steps of `model` on random clips of shape `clip` (C, T, H, W) in batches of `batch`
@@ -76,10 +80,13 @@ def bench_train(model: nn.Module, name: str, clip: Sequence[int], *, batch: int 
     layout = Speed(channels_last=channels_last).layout(model, device)
     task = _plain_task(model)
     rule = "given"
-    if batch == "auto":
+    if batch is None:
+        batch, rule = DEFAULT_BATCH, "the default"
+    elif batch == "auto" and device.startswith("cuda"):
         batch, rule = find_train_batch(task, torch.randn(1, *clip), torch.zeros(1, dtype=torch.long), config,
-                                       device=device, layout=layout) if device.startswith("cuda") else \
-            (8, "8: --batch auto searches GPU memory")
+                                       device=device, layout=layout)
+    elif batch == "auto":
+        batch, rule = DEFAULT_BATCH, "the default: --batch auto needs a GPU"
     model = model.to(device).train()
     if layout:
         to_channels_last(model)
@@ -107,7 +114,8 @@ def bench_train(model: nn.Module, name: str, clip: Sequence[int], *, batch: int 
     return TrainBench(model=name, input="x".join(map(str, clip)), batch=batch, batch_rule=rule, device=device,
                       device_name=device_name(device), precision=precision, channels_last=layout, compile=compile,
                       compile_seconds=compile_seconds, steps_per_round=steps_per_round, rounds=len(seconds),
-                      seconds_per_step=median, clips_per_second=batch / median, gmacs_per_clip=gmacs, tflops=tflops,
+                      seconds_per_step=median, fastest_step=min(seconds), slowest_step=max(seconds),
+                      clips_per_second=batch / median, gmacs_per_clip=gmacs, tflops=tflops,
                       peak_tflops=peak, peak_precision=peak_precision(options), fraction_of_peak=tflops / peak,
                       peak_memory_mb=peak_memory_mb(device))
 
@@ -121,7 +129,9 @@ def lines(result: TrainBench) -> list[str]:
             f"{'channels_last_3d' if r.channels_last else 'default layout'}"
             f"{', torch.compile' if r.compile else ''}",
             f"  speed      {r.clips_per_second:.1f} clips/s ({r.seconds_per_step * 1e3:.1f} ms a step, median of "
-            f"{r.rounds} rounds of {r.steps_per_round})",
+            f"{r.rounds} round{'s' * (r.rounds != 1)})",
+            f"  spread     {r.fastest_step * 1e3:.1f}-{r.slowest_step * 1e3:.1f} ms a step over the rounds, "
+            f"{r.steps_per_round} step{'s' * (r.steps_per_round != 1)} each",
             f"  compute    {r.tflops:.3g} TFLOP/s, {r.fraction_of_peak:.1%} of the measured {r.peak_precision} "
             f"matmul peak",
             f"  peak       {r.peak_tflops:.3g} TFLOP/s (a large matmul, timed in this run)",

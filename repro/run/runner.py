@@ -28,7 +28,7 @@ from ..engine.loop import FitResult, Task, fit, unreadable_test_allowance
 from ..experiments import Experiment
 from ..models import build
 from ..store.backend import tracking_uri
-from ..store.runlog import RunLog, push
+from ..store.runlog import RUN_FILES, RunLog, push
 from .speed import resolve as resolve_speed
 
 # What `--proxy` changes unless the experiment's `proxy:` mapping says otherwise. Keys of `proxy:`:
@@ -265,7 +265,9 @@ def _fit_one(experiment: Experiment, dataset: dict, train: dict, test: dict, con
             "pipeline_args": pipeline_args, "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "world_size": world.size, "tags": {"repro.table": ",".join(sorted({k[0] for k in experiment.fills}))}}
     if world.main:
-        log.start(info)
+        if not resume and any((run_dir / name).is_file() for name in RUN_FILES):
+            print(f"{run_dir}: replacing the earlier run there (--resume continues it instead)", file=sys.stderr)
+        log.start(info, fresh=not resume)
     result: FitResult = fit(task, train_set, test_set, config, run_dir=run_dir, device=device, world=world,
                             resume=resume, log=log.epoch if world.main else None, show_progress=show_progress,
                             speed=run_speed)

@@ -4,6 +4,7 @@ engine's throughput into MFU. What was chosen and why goes into the run's record
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..engine.loop import Task, make_loader
 from ..engine.speed import Speed, autocast_dtype, cached_batch, scaled_lr
 from ..engine.step import find_train_batch
 
-BATCH_CHOICES = "declared, auto, or a number"
+BATCH_CHOICES = "declared, auto, or a whole number >= 1"
 
 
 def parse_batch(text: str) -> str:
@@ -83,7 +84,7 @@ def resolve(task: Task, train_set, config: TrainConfig, *, device: str, batch: s
         found, rule = cached_batch(key, lambda: find_train_batch(task, example.views, example.labels, config,
                                                                  device=device, layout=layout))
     elif batch == "auto":
-        found, rule = declared, "declared: --batch auto searches GPU memory, and a CPU run keeps the experiment's"
+        found, rule = declared, "declared: --batch auto needs a GPU to search; a CPU run keeps the experiment's"
     elif batch.isdigit():
         found, rule = int(batch), "--batch"
     else:
@@ -93,11 +94,15 @@ def resolve(task: Task, train_set, config: TrainConfig, *, device: str, batch: s
     dtype = autocast_dtype(config.amp, config.amp_dtype, device)
     options = BenchOptions(device=device, autocast=str(dtype).removeprefix("torch.") if dtype else None)
     flops, counted = flops_per_clip(task, example.views) if example is not None else (None, "no readable sample")
+    if batch == "auto" and not device.startswith("cuda"):
+        print(f"--batch auto: {rule}", file=sys.stderr)
     peak = peak_gflops(options) * 1e9
     speed = replace(speed, flops_per_clip=flops, peak_flops=peak, peak_precision=peak_precision(options))
     scaled = "linear scaling with the batch (Goyal et al. 2017)" if found != declared else "as declared"
     record = {"batch": found, "batch_rule": rule, "declared_batch_size": declared, "declared_lr": declared_lr,
-              "lr": config.lr, "lr_rule": scaled, "precision": options.dtype, "channels_last": layout,
+              "lr": config.lr, "lr_rule": scaled, "channels_last": layout, "precision": options.dtype + (
+                  f" (the config's {config.amp_dtype} autocast applies on CUDA only)" if config.amp and dtype is None
+                  else ""),
               "compile": compile, "flops_per_clip": flops, "flops_counted": counted, "peak_tflops": peak / 1e12,
               "peak_precision": speed.peak_precision}
     return speed, config, record

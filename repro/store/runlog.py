@@ -20,13 +20,21 @@ from .backend import Record, log_record, tracking_uri
 from .tracking import metric_key, provenance
 
 
+RUN_FILES = ("run.json", "metrics.jsonl", "final.json", "checkpoint.pt")  # what one run writes in its folder
+
+
 @dataclass
 class RunLog:
     run_dir: Path
 
-    def start(self, info: dict[str, Any]) -> None:
+    def start(self, info: dict[str, Any], fresh: bool = False) -> None:
+        """Mark the run started. `fresh` (a run not resumed) first clears an earlier run's record from the
+        folder, so that no file of it is taken for this run's (an evaluation-only run writes no epochs)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.run_dir)  # leftovers of a killed run's writes
+        if fresh:
+            for name in RUN_FILES:
+                (self.run_dir / name).unlink(missing_ok=True)
         previous = self.read("run.json") or {}
         record = {**previous, **info, "status": "running", "pushed": False}
         record["provenance"] = provenance(info.get("command"), info.get("device", "cpu"))  # this machine, now
