@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .weights import SOURCES
 
     parser = _Parser(prog="repro", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("tables", help="print the declared tables of the papers")
     p.add_argument("--paper", help="one paper id (default: all)")

@@ -331,5 +331,6 @@ def find(name: str, papers: list[Paper]) -> Experiment:
     for experiment in everything:
         if name in (experiment.name, experiment.id):
             return experiment
-    close = difflib.get_close_matches(name, [e.name for e in everything], 5, 0.4)
-    raise KeyError(f"no experiment {name!r}; close: {close or 'none'} (repro experiments lists them)")
+    close = difflib.get_close_matches(name, [e.name for e in everything], 3, 0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise KeyError(f"no experiment {name!r}{hint} (repro experiments lists them)")
