@@ -18,7 +18,7 @@ from conftest import BENCH_ROWS
 
 from repro.cli import main
 from repro.engine.speed import synchronize
-from repro.measure.train_bench import bench_train, lines
+from repro.measure.train_bench import bench_train
 from repro.models import build
 
 PAPER_CASE = ("baselines/r2plus1d_50", {"num_classes": 400}, (3, 8, 224, 224))
@@ -73,7 +73,7 @@ def test_train_speed(benchmark, request):
     plain = plain_loop_clips_per_second(build(name, **args), clip, result.batch, device,
                                         torch.bfloat16 if cuda else None, compile, rounds, steps)
     info = {"kind": "train", **result.as_dict(), "size": "paper" if paper else "example",
-            "options": lines(result)[2].split("options", 1)[1].strip(), "plain_clips_per_second": plain,
+            "plain_clips_per_second": plain,
             "engine_over_plain": result.clips_per_second / plain}
     benchmark.extra_info.update(info)
     request.config.stash[BENCH_ROWS].append({"name": request.node.name, "extra_info": info,

@@ -52,8 +52,15 @@ class TrainBench:
     peak_memory_mb: float
     torch: str = torch.__version__
 
+    @property
+    def options(self) -> str:
+        """How the steps ran: precision, layout, compilation."""
+        return (f"{self.precision}{' autocast' if self.precision != 'float32' else ''}, "
+                f"{'channels_last_3d' if self.channels_last else 'default layout'}"
+                f"{', torch.compile' if self.compile else ''}")
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "options": self.options}
 
 
 def _plain_task(model: nn.Module) -> Task:
@@ -125,9 +132,7 @@ def lines(result: TrainBench) -> list[str]:
     r = result
     return [f"{r.model} · training {r.batch} x {r.input} ({r.batch_rule})",
             f"  device     {r.device_name}",
-            f"  options    {r.precision}{' autocast' if r.precision != 'float32' else ''}, "
-            f"{'channels_last_3d' if r.channels_last else 'default layout'}"
-            f"{', torch.compile' if r.compile else ''}",
+            f"  options    {r.options}",
             f"  speed      {r.clips_per_second:.1f} clips/s ({r.seconds_per_step * 1e3:.1f} ms a step, median of "
             f"{r.rounds} round{'s' * (r.rounds != 1)})",
             f"  spread     {r.fastest_step * 1e3:.1f}-{r.slowest_step * 1e3:.1f} ms a step over the rounds, "
