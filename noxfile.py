@@ -21,25 +21,62 @@ def install(session: nox.Session, extras: str = "") -> None:
     session.install(*CONSTRAINTS, "-e", f".{extras}")
 
 
-def ensure_chromium(session: nox.Session) -> None:
-    """The browser test drives Debian's Chromium; install it where we can (root with apt-get)."""
-    if os.environ.get("REPRO_CHROMIUM") or shutil.which("chromium"):
-        return
+def ensure_debian_package(session: nox.Session, package: str, needed_for: str) -> None:
+    """Install a Debian package where we can (root with apt-get); elsewhere say what to install."""
     if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
         session.run("apt-get", "update", "-qq", external=True)
-        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True,
+        session.run("apt-get", "install", "-y", "-qq", package, external=True,
                     env={"DEBIAN_FRONTEND": "noninteractive"})
         return
-    session.error("the browser test needs Chromium: install Debian's `chromium` package, "
-                  "or set REPRO_CHROMIUM=/path/to/chromium")
+    session.error(f"{needed_for} needs Debian's `{package}` package (or your system's equivalent)")
+
+
+def ensure_chromium(session: nox.Session) -> None:
+    """The browser test drives Debian's Chromium; REPRO_CHROMIUM names another."""
+    if not (os.environ.get("REPRO_CHROMIUM") or shutil.which("chromium")):
+        ensure_debian_package(session, "chromium", "the browser test (or set REPRO_CHROMIUM=/path/to/chromium)")
+
+
+def pinned(*names: str) -> list[str]:
+    """`name==version` for each name, as constraints.txt pins it."""
+    with open(CONSTRAINTS[1]) as lines:
+        pins = dict(line.strip().split("==") for line in lines if "==" in line and not line.startswith("#"))
+    return [f"{name}=={pins[name]}" for name in names]
+
+
+def imports(session: nox.Session, module: str) -> bool:
+    """Whether `module` imports in the session's environment."""
+    code = f"import importlib\ntry:\n importlib.import_module({module!r}); print('yes')\nexcept Exception: print('no')"
+    return session.run("python", "-c", code, silent=True).strip().endswith("yes")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, the browser test included."""
-    install(session, "[dev]")
+    """The test suite, the browser test included. Where torchcodec cannot load beside this environment's torch,
+    the `decoders` session runs the decoder comparison afterwards."""
+    install(session, "[dev,torchcodec]")
     ensure_chromium(session)
     session.run("pytest", *session.posargs)
+    if not session.posargs and not imports(session, "torchcodec.decoders"):
+        session.log("torchcodec does not load beside this torch build; the `decoders` session compares it")
+        session.notify("decoders")
+
+
+@nox.session
+def decoders(session: nox.Session) -> None:
+    """torchcodec against decord and PyAV on the test videos (tests/test_decoders.py), none skipped.
+
+    PyPI's torchcodec links a CUDA build of torch, and a CPU-only machine's pip may resolve torch to the CPU
+    build; so this session installs the pinned torch from PyPI itself (its CUDA build runs without a GPU too),
+    ignoring pip's configuration files and variables for that one step. torchcodec decodes with the system's
+    FFmpeg libraries."""
+    session.install("--isolated", "--index-url", "https://pypi.org/simple", *pinned("torch", "torchcodec"),
+                    env={"PIP_CONFIG_FILE": os.devnull})
+    install(session, "[dev,torchcodec]")
+    if not imports(session, "torchcodec.decoders"):
+        ensure_debian_package(session, "ffmpeg", "torchcodec (FFmpeg's shared libraries, versions 4 to 8)")
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_decoders.py", *session.posargs,
+                env={"REPRO_REQUIRE_DECODERS": "torchcodec"})
 
 
 def _reproduce(paper: str | None):

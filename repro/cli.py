@@ -561,8 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="reports", type=out_folder, help="output folder (default: reports/)")
         _tracking_option(p)
         p.add_argument("--benchmarks", action="append", metavar="FILE",
-                       help="a pytest --benchmark-json file for the performance sections (repeatable, e.g. a CPU and "
-                            "a GPU run; default: results/benchmarks.json when it exists)")
+                       help="a pytest --benchmark-json or --bench-rows file for the performance sections "
+                            "(repeatable, e.g. a CPU and a GPU run; default: results/benchmarks.json when it exists)")
         if name == "reproduce":
             p.add_argument("--no-measure", action="store_true", help="skip measuring costs; report what MLflow holds")
             p.add_argument("--no-proxy", action="store_true", help="skip the proxy checks on synthetic data")

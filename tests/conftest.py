@@ -1,6 +1,7 @@
 """Shared fixtures: small paper folders written by the tests themselves."""
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -131,6 +132,9 @@ def pytest_addoption(parser):
                                                          "available, else cpu)")
     group.addoption("--bench-compile", action="store_true",
                     help="tests/test_fast_inference.py: torch.compile the model in the fast options too")
+    group.addoption("--bench-rows", default=None, metavar="FILE",
+                    help="also write each benchmark's row to FILE (JSON lines) as soon as it is measured, so that "
+                         "a run cut short keeps what it measured; `repro report --benchmarks FILE` reads it")
     group.addoption("--bench-size", choices=("paper", "example"), default=None,
                     help="time the papers' input sizes or the small registered examples (default: paper under "
                          "--benchmark-only, else example)")
@@ -138,6 +142,23 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[BENCH_ROWS] = []
+    if config.getoption("bench_rows"):
+        import datetime
+        import json
+
+        header = {"datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(), "repro": _header(config),
+                  "commit_info": {"id": _commit()}}
+        Path(config.getoption("bench_rows")).write_text(json.dumps(header) + "\n")
+
+
+def record_row(config, row: dict) -> None:
+    """Keep one benchmark's row for the runtime-check summary and, with --bench-rows, append it to that file."""
+    config.stash[BENCH_ROWS].append(row)
+    if config.getoption("bench_rows"):
+        import json
+
+        with open(config.getoption("bench_rows"), "a") as rows:
+            rows.write(json.dumps(row, default=str) + "\n")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -190,9 +211,28 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(f"rounds: {bench.rounds_policy(device)}")
 
 
-def pytest_benchmark_update_json(config, benchmarks, output_json):
+def _header(config) -> dict:
     from repro.measure import bench
 
     device, size = _bench_settings(config)
-    output_json["repro"] = {"size": size, "device": device, "device_name": bench.device_name(device),
-                            "rounds_policy": bench.rounds_policy(device)}
+    return {"size": size, "device": device, "device_name": bench.device_name(device),
+            "rounds_policy": bench.rounds_policy(device)}
+
+
+def _commit() -> str | None:
+    """The commit measured: $REPRO_COMMIT where the tree travelled without its git folder (a GPU machine)."""
+    import subprocess
+
+    if os.environ.get("REPRO_COMMIT"):
+        return os.environ["REPRO_COMMIT"]
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    except OSError:  # no git
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["repro"] = _header(config)
+    if not (output_json.get("commit_info") or {}).get("id"):
+        output_json["commit_info"] = {**(output_json.get("commit_info") or {}), "id": _commit()}

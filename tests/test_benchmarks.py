@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import pytest
 import torch
 
-from conftest import BENCH_ROWS
+from conftest import record_row
 from repro import models
 from repro.engine.speed import fits
 from repro.measure import bench
@@ -134,10 +134,9 @@ def test_latency(benchmark, request, setup: Setup, case, batch_kind):
         info["fraction_of_peak"] = info["gflops"] / setup.peak_gflops if setup.peak_gflops else None
         if batch_kind == "1":
             setup.batch1[case.id] = timing.median
-        request.config.stash[BENCH_ROWS].append(
-            {"name": request.node.name, "extra_info": info,
-             "stats": {"median": timing.median, "min": min(timing.seconds), "q1": q1, "q3": q3,
-                       "rounds": len(timing.seconds)}})
+        record_row(request.config, {"name": request.node.name, "extra_info": info,
+                                    "stats": {"median": timing.median, "min": min(timing.seconds), "q1": q1,
+                                              "q3": q3, "rounds": len(timing.seconds)}})
     benchmark.extra_info.update(info)
     assert all(s > 0 for s in timing.seconds)
     assert math.isfinite(gmacs) and gmacs >= 0

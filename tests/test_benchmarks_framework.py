@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import write_paper
+from conftest import REPO, write_paper
 from repro import cli
 from repro.measure import bench
 from repro.report.performance import paper_performance, read_run
@@ -218,6 +218,36 @@ def test_json_reader_keeps_paper_size_model_rows(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(DataError, match="bad.json:1: json: valid JSON"):
         read_run([tmp_path / "bad.json"])
+
+
+def test_bench_rows_lines_read_like_the_json_and_a_line_cut_off_mid_write_is_dropped(tmp_path):
+    """`pytest --bench-rows FILE` appends a row as soon as it is measured; a run killed at its time limit leaves
+    the rows it finished, and perhaps half a line."""
+    header = {"datetime": "2026-01-01T00:00:00", "repro": {"rounds_policy": "GPU"}}
+    lines = [json.dumps(header), *(json.dumps(entry) for entry in ENTRIES)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(lines) + "\n" + json.dumps(ENTRIES[0])[:40])
+    run = read_run([path])
+    assert [(r.case, r.batch) for r in run.rows] == [("toy/big", 1), ("toy/big", 4), ("toy/small", 1), ("toy/head", 1)]
+    assert run.smoke_rows == 1 and run.header["rounds_policy"] == "GPU" and run.sources == [str(path)]
+    path.write_text(lines[0] + "\n{not json\n" + lines[1] + "\n")
+    with pytest.raises(DataError, match="rows.jsonl:2: json: one JSON object a line"):
+        read_run([path])
+
+
+def test_the_bench_rows_option_writes_each_row_as_it_is_measured(tmp_path):
+    import subprocess
+    import sys
+
+    rows = tmp_path / "rows.jsonl"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--bench-device", "cpu",
+                           "--bench-rows", str(rows), "tests/test_benchmarks.py", "-k", "small3d"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    header, *entries = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert header["repro"]["device"] == "cpu" and header["repro"]["size"] == "example"
+    assert [e["name"] for e in entries] == ["test_latency[baselines/small3d@1]", "test_latency[baselines/small3d@fill]"]
+    assert read_run([rows]).smoke_rows == 2
 
 
 def test_latency_plot_is_valid_svg_with_a_point_per_row(tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import BENCH_ROWS
+from conftest import record_row
 from test_benchmarks import CASES, Setup, _shapes, setup  # noqa: F401 - setup is a fixture
 
 from repro.measure import bench
@@ -98,9 +98,8 @@ def test_fast_inference(benchmark, request, setup: Setup, case):  # noqa: F811 -
         info["bound_by"] = [[name, share] for name, share in bench.top_operators(steps[picked], device)]
     benchmark.extra_info.update(info)
     q1, q3 = fast_timing.quartiles
-    request.config.stash[BENCH_ROWS].append(
-        {"name": request.node.name, "extra_info": info,
-         "stats": {"median": fast_timing.median, "min": min(fast_timing.seconds), "q1": q1, "q3": q3,
-                   "rounds": len(fast_timing.seconds)}})
+    record_row(request.config, {"name": request.node.name, "extra_info": info,
+                                "stats": {"median": fast_timing.median, "min": min(fast_timing.seconds), "q1": q1,
+                                          "q3": q3, "rounds": len(fast_timing.seconds)}})
     assert info["speedup"] >= 1.0  # the default is a candidate: the pick is never slower in this run
     assert set(info["candidates"]) == set(candidates) and picked in candidates

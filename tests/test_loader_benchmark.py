@@ -146,11 +146,20 @@ def test_the_loader_benchmark_says_how_many_workers_a_training_rate_needs(tmp_pa
     assert lines[1].endswith("160/s 80%") and "train_clip 8f 224px" in lines[1]
 
 
+def test_the_synthetic_videos_are_as_many_as_asked(tmp_path):
+    """A quarter of a synthetic UCF101 folder is test videos; the benchmark counts every video it asked for."""
+    from repro.measure.loader_bench import synthetic_videos
+
+    for count in (2, 16, 17):
+        samples = synthetic_videos(tmp_path, count=count, width=64, height=48, container="mp4")
+        assert len(samples) == count and len({s.path for s in samples}) == count
+
+
 def test_loader_keeps_up_with_training(benchmark, request, tmp_path):
     """Under --benchmark-only: one worker's rate for the engine target's training input (R(2+1)D-50 at 8 frames
     of 224x224, FASTER's train_jitter) from 340x256 H.264 video, set against the training benchmark's rate in
     the same session (tests/test_train_bench.py runs first) for the report. A plain pytest: a small smoke run."""
-    from conftest import BENCH_ROWS
+    from conftest import BENCH_ROWS, record_row
 
     from repro.measure.loader_bench import LoaderInput, host_cores, measure, synthetic_videos
 
@@ -170,6 +179,6 @@ def test_loader_keeps_up_with_training(benchmark, request, tmp_path):
             "workers_needed": rate.workers_for(train_rate) if train_rate else None,
             "delivered_share": rate.per_worker * cores / train_rate if train_rate else None}
     benchmark.extra_info.update(info)
-    request.config.stash[BENCH_ROWS].append({"name": request.node.name, "extra_info": info,
+    record_row(request.config, {"name": request.node.name, "extra_info": info,
                                              "stats": {"median": rate.seconds}})
     assert rate.per_worker > 0 and rate.clips == count

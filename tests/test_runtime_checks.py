@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import BENCH_ROWS
+from conftest import record_row
 from test_benchmarks import Setup, setup  # noqa: F401 - setup is a fixture
 
 from repro import models
@@ -64,4 +64,4 @@ def test_runtime_checks(benchmark, request, setup: Setup, spec):  # noqa: F811 -
             "seconds": {name: list(values) for name, values in seconds.items()}, "macs": macs,
             "checks": {result.check.id: result.measured for result in results}}
     benchmark.extra_info.update(info)
-    request.config.stash[BENCH_ROWS].append({"name": request.node.name, "extra_info": info})
+    record_row(request.config, {"name": request.node.name, "extra_info": info})

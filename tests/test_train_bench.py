@@ -14,7 +14,7 @@ import time
 
 import pytest
 import torch
-from conftest import BENCH_ROWS
+from conftest import record_row
 
 from repro.cli import main
 from repro.engine.speed import synchronize
@@ -76,7 +76,7 @@ def test_train_speed(benchmark, request):
             "plain_clips_per_second": plain,
             "engine_over_plain": result.clips_per_second / plain}
     benchmark.extra_info.update(info)
-    request.config.stash[BENCH_ROWS].append({"name": request.node.name, "extra_info": info,
+    record_row(request.config, {"name": request.node.name, "extra_info": info,
                                              "stats": {"median": result.seconds_per_step}})
     assert result.clips_per_second > 0 and 0 < result.fraction_of_peak
     assert result.gmacs_per_clip > 0 and result.peak_memory_mb > 0

@@ -61,11 +61,12 @@ class LoaderRate:
 
 def synthetic_videos(root: Path, *, count: int, width: int, height: int, container: str) -> list:
     """`count` synthetic UCF101-layout videos of the size and codec asked (kept between runs)."""
-    folder = root / f"loader-{width}x{height}-{container}"
-    per_class = max(1, math.ceil(count / 4))
+    scale = max(1, math.ceil(count / 16))  # 4 classes x 4 videos x scale
+    folder = root / f"loader-{width}x{height}-{container}-x{scale}"
     synthesize(folder, layout="ucf101", frames=150, width=width, height=height, container=container,
-               scale=max(1, math.ceil(per_class / 4)), classes=["MoveLeft", "MoveRight", "OrbitHum", "OrbitWhistle"])
-    return get_layout("ucf101").samples(folder, 1, "train")[:count]
+               scale=scale, classes=["MoveLeft", "MoveRight", "OrbitHum", "OrbitWhistle"])
+    layout = get_layout("ucf101")  # both splits: a quarter of the videos are test videos, and any video will do
+    return (layout.samples(folder, 1, "train") + layout.samples(folder, 1, "test"))[:count]
 
 
 def measure(inputs: list[LoaderInput], samples: list, *, decoder: str = DEFAULT_BACKEND,

@@ -252,21 +252,45 @@ def row_from(entry: Mapping[str, Any], where: str, path: Path | str) -> BenchRow
         note=info.get("note"), peak_precision=info.get("peak_precision"))
 
 
+def _read_bench_file(path: Path) -> Any:
+    """pytest-benchmark's JSON, or the JSON lines of `--bench-rows` (a header, then one entry a line), whose
+    last line, cut off mid-write when a run was killed, is dropped."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataError(path, None, "file", "a --benchmark-json or --bench-rows file (run `nox -s bench`)") from None
+    if path.suffix != ".jsonl":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, exc.lineno, "json", f"valid JSON ({exc.msg})") from None
+    lines = text.split("\n")
+    lines = lines[:-1]  # after the last newline: empty, or a line the run did not finish writing
+    data: dict[str, Any] = {"benchmarks": []}
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, number, "json", f"one JSON object a line ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(path, number, "json", "one JSON object a line")
+        if number == 1 and "extra_info" not in record:
+            data.update(record)
+        else:
+            data["benchmarks"].append(record)
+    return data
+
+
 def read_run(paths: Iterable[Path | str]) -> BenchRun:
-    """Rows of one or more `--benchmark-json` files (e.g. a CPU and a GPU run); a later file's row replaces
-    an earlier one for the same device, options, case and batch."""
+    """Rows of one or more `--benchmark-json` or `--bench-rows` files (e.g. a CPU and a GPU run); a later
+    file's row replaces an earlier one for the same device, options, case and batch."""
     run = BenchRun([], [])
     rows: dict[tuple, BenchRow] = {}
     fast: dict[tuple, FastRow] = {}
     timings: dict[tuple, CheckTiming] = {}
     trains: dict[tuple, TrainRow] = {}
     for path in paths:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise DataError(path, None, "file", "a --benchmark-json file (run `nox -s bench`)") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(path, exc.lineno, "json", f"valid JSON ({exc.msg})") from None
+        data = _read_bench_file(Path(path))
         if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
             raise DataError(path, None, "benchmarks", "pytest-benchmark's JSON: a mapping with a benchmarks list")
         run.sources.append(str(path))
