@@ -25,13 +25,14 @@ from conftest import record_row
 from repro import models
 from repro.engine.speed import fits
 from repro.measure import bench
-from repro.measure.costs import Meter, _build, default_cache_dir
+from repro.cache import cache_dir
+from repro.measure.costs import Meter, _build
 from repro.audit.papers import load_papers
 from repro.measure.runtime import bench_cases, uncovered_models
 
 CASES = bench_cases(load_papers())
 PARAMS = [pytest.param(case, batch, id=f"{case.id}@{batch}") for case in CASES for batch in case.batches]
-USER_CACHE = default_cache_dir()  # read before the tests' private-cache fixture changes $REPRO_CACHE_DIR
+USER_CACHE = cache_dir()  # read before the tests' private-cache fixture changes $REPRO_CACHE_DIR
 SMOKE_FILL_BATCH = 2
 
 

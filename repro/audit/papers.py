@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-from ..errors import DataError, ExpressionError
+from ..errors import DataError, ExpressionError, UsageError
 from .expr import Expression, parse, split_ref
 from .numbers import Printed, is_absent, parse_printed
 from ..yamlsrc import LocDict, LocList, load_yaml
@@ -595,6 +595,6 @@ def load_papers(only: str | None = None, root: Path | None = None) -> list[Paper
     if only is not None and only not in ids:
         lower = {i.lower(): i for i in ids}
         close = [lower[only.lower()]] if only.lower() in lower else difflib.get_close_matches(only, ids, 3, 0.3)
-        raise DataError(root, None, "--paper", f"one of {', '.join(ids)}, got {only!r}"
-                        + (f" (did you mean {close[0]}?)" if close else ""))
+        raise UsageError(f"--paper: one of {', '.join(ids)} (the papers in {root}), got {only!r}"
+                         + (f"; did you mean {close[0]}?" if close else ""))
     return [_cached(root, pid) for pid in ids if only in (None, pid)]

@@ -16,7 +16,6 @@ default:
 from __future__ import annotations
 
 import json
-import os
 import resource
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..cache import cache_dir
 
 # What a batch too big for the device raises besides torch.OutOfMemoryError: cuDNN's and ATen's size limits
 # (an H200 refused MFNet at a large batch with "Output tensor is too large"), cuBLAS's and cuDNN's allocation
@@ -155,7 +156,7 @@ def peak_memory_mb(device: str) -> float:
 
 
 def batch_cache_path() -> Path:
-    return Path(os.environ.get("REPRO_CACHE_DIR") or Path.home() / ".cache" / "repro") / "train_batches.json"
+    return cache_dir() / "train_batches.json"
 
 
 def cached_batch(key: str, search: Callable[[], tuple[int, str]]) -> tuple[int, str]:

@@ -17,7 +17,6 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import re
 import time
 import warnings
@@ -458,10 +457,6 @@ def code_fingerprint() -> str:
     for name in ("torch", "fvcore", "ptflops"):
         digest.update(f"{name}={metadata.version(name)}".encode())
     return digest.hexdigest()[:16]
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("REPRO_CACHE_DIR") or Path.home() / ".cache" / "repro")
 
 
 class Meter:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..cache import cache_dir
+
 EXPERIMENT = "repro"
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the working directory
 SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")  # MLflow 3 refuses file stores
@@ -107,7 +109,7 @@ def store_lock(uri: str, timeout: float = 600) -> Iterator[None]:
     if path is not None:
         lock = path.resolve().parent / f".{path.name}.lock"
     else:
-        cache = Path(os.environ.get("REPRO_CACHE_DIR", Path.home() / ".cache" / "repro")) / "locks"
+        cache = cache_dir() / "locks"
         cache.mkdir(parents=True, exist_ok=True)
         lock = cache / f"{hashlib.sha1(uri.encode()).hexdigest()[:16]}.lock"
     with FileLock(str(lock), timeout=timeout):

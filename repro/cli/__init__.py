@@ -1,0 +1,57 @@
+"""The `repro` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from ..data.skips import TooManyUnreadable
+from ..errors import DataError, UsageError, WeightsError
+from ..store.backend import StoreError
+from .papers import add_paper_commands, check_paper_data
+from .runs import add_run_commands
+from .tools import add_tool_commands
+
+__all__ = ["build_parser", "check_paper_data", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its one-line errors wrapped to the terminal (an error names the bad value, so it runs long)."""
+
+    def error(self, message: str):
+        from ..console import terminal_width
+
+        self.print_usage(sys.stderr)
+        self.exit(2, textwrap.fill(f"{self.prog}: error: {message}", terminal_width(), subsequent_indent="  ",
+                                   break_long_words=False, break_on_hyphens=False) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..data.cli import add_data_parser
+
+    parser = _Parser(prog="repro", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_paper_commands(sub)
+    add_run_commands(sub)
+    add_tool_commands(sub)
+    add_data_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (DataError, WeightsError, UsageError) as exc:  # unwrapped: `file:line:` stays one line for tools
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TooManyUnreadable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
