@@ -40,26 +40,33 @@ def ensure_chromium(session: nox.Session) -> None:
 def pinned(*names: str) -> list[str]:
     """`name==version` for each name, as constraints.txt pins it."""
     with open(CONSTRAINTS[1]) as lines:
-        pins = dict(line.strip().split("==") for line in lines if "==" in line and not line.startswith("#"))
+        pins = dict(line.split(";")[0].strip().split("==", 1) for line in lines
+                    if "==" in line and not line.startswith("#"))
     return [f"{name}=={pins[name]}" for name in names]
 
 
-def imports(session: nox.Session, module: str) -> bool:
-    """Whether `module` imports in the session's environment."""
-    code = f"import importlib\ntry:\n importlib.import_module({module!r}); print('yes')\nexcept Exception: print('no')"
-    return session.run("python", "-c", code, silent=True).strip().endswith("yes")
+def import_error(session: nox.Session, module: str) -> str | None:
+    """None when `module` imports in the session's environment, else the error's first line."""
+    code = (f"import importlib\ntry:\n importlib.import_module({module!r}); print('ok')\n"
+            f"except Exception as e: print(type(e).__name__, str(e).splitlines()[0] if str(e) else '')")
+    said = (session.run("python", "-c", code, silent=True) or "ok").strip().splitlines()  # None: --install-only
+    return None if said and said[-1] == "ok" else (said[-1] if said else "no answer")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, the browser test included. Where torchcodec cannot load beside this environment's torch,
-    the `decoders` session runs the decoder comparison afterwards."""
+    """The test suite, the browser test included. With REPRO_DECODERS=1 (CI sets it), where torchcodec cannot
+    load beside this environment's torch, the `decoders` session runs the decoder comparison afterwards."""
     install(session, "[dev,torchcodec]")
     ensure_chromium(session)
     session.run("pytest", *session.posargs)
-    if not session.posargs and not imports(session, "torchcodec.decoders"):
-        session.log("torchcodec does not load beside this torch build; the `decoders` session compares it")
+    why = None if session.posargs else import_error(session, "torchcodec.decoders")
+    if why and os.environ.get("REPRO_DECODERS") == "1":
+        session.log(f"torchcodec does not load here ({why}); the `decoders` session compares it")
         session.notify("decoders")
+    elif why:
+        session.log(f"torchcodec does not load here ({why}), so its comparison was skipped; "
+                    f"`nox -s decoders` installs PyPI's torch build (several GB) and runs it")
 
 
 @nox.session
@@ -68,12 +75,13 @@ def decoders(session: nox.Session) -> None:
 
     PyPI's torchcodec links a CUDA build of torch, and a CPU-only machine's pip may resolve torch to the CPU
     build; so this session installs the pinned torch from PyPI itself (its CUDA build runs without a GPU too),
-    ignoring pip's configuration files and variables for that one step. torchcodec decodes with the system's
-    FFmpeg libraries."""
-    session.install("--isolated", "--index-url", "https://pypi.org/simple", *pinned("torch", "torchcodec"),
+    ignoring pip's configuration files and variables for that one step (REPRO_TORCH_INDEX names another index,
+    e.g. a mirror). torchcodec decodes with the system's FFmpeg libraries."""
+    index = os.environ.get("REPRO_TORCH_INDEX", "https://pypi.org/simple")
+    session.install("--isolated", "--index-url", index, *pinned("torch", "torchcodec"),
                     env={"PIP_CONFIG_FILE": os.devnull})
     install(session, "[dev,torchcodec]")
-    if not imports(session, "torchcodec.decoders"):
+    if import_error(session, "torchcodec.decoders"):
         ensure_debian_package(session, "ffmpeg", "torchcodec (FFmpeg's shared libraries, versions 4 to 8)")
     session.run("pytest", "-p", "no:cacheprovider", "tests/test_decoders.py", *session.posargs,
                 env={"REPRO_REQUIRE_DECODERS": "torchcodec"})

@@ -146,9 +146,14 @@ def pytest_configure(config):
         import datetime
         import json
 
+        rows = Path(config.getoption("bench_rows")).resolve()  # a test that changes directory writes here too
+        if rows.suffix != ".jsonl":
+            raise pytest.UsageError(f"--bench-rows {rows}: a .jsonl file (JSON lines; repro report reads it by "
+                                    f"that suffix)")
+        config.option.bench_rows = str(rows)
         header = {"datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(), "repro": _header(config),
                   "commit_info": {"id": _commit()}}
-        Path(config.getoption("bench_rows")).write_text(json.dumps(header) + "\n")
+        rows.write_text(json.dumps(header) + "\n")
 
 
 def record_row(config, row: dict) -> None:

@@ -248,6 +248,10 @@ def test_the_bench_rows_option_writes_each_row_as_it_is_measured(tmp_path):
     assert header["repro"]["device"] == "cpu" and header["repro"]["size"] == "example"
     assert [e["name"] for e in entries] == ["test_latency[baselines/small3d@1]", "test_latency[baselines/small3d@fill]"]
     assert read_run([rows]).smoke_rows == 2
+    refused = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--bench-rows",
+                              str(tmp_path / "rows.json"), "tests/test_readme.py"], cwd=REPO, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "a .jsonl file" in refused.stderr + refused.stdout
 
 
 def test_latency_plot_is_valid_svg_with_a_point_per_row(tmp_path):
