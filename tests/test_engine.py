@@ -16,7 +16,7 @@ from repro.cli import main
 from repro.engine.config import TrainConfig
 from repro.engine.loop import Stop, Task, fit
 from repro.errors import DataError
-from repro.experiments import find, load_experiments, uncovered
+from repro.run.experiments import find, load_experiments, uncovered
 from repro.audit.papers import load_papers
 from repro.run.runner import _datasets, effective
 from repro.store.tracking import load_all

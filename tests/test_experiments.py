@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repro.data.protocols import make_protocol
-from repro.experiments import accuracy_cells, load_experiments, uncovered
+from repro.run.experiments import accuracy_cells, load_experiments, uncovered
 from repro.models import builder
 from repro.audit.papers import load_papers
 

@@ -11,7 +11,7 @@ from conftest import write_paper
 
 from repro.cli import main
 from repro.errors import DataError
-from repro.experiments import dependencies, load_experiments, ordered
+from repro.run.experiments import dependencies, load_experiments, ordered
 from repro.run.full_runs import FAILED, FINISHED, RAN, SKIPPED, parse_data_roots, run_all
 from repro.audit.papers import load_papers
 

@@ -20,7 +20,7 @@ from repro.data.synth import synthesize
 from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
 from repro.engine.loop import evaluate, fit
-from repro.experiments import find
+from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context, _datasets, effective
 

@@ -13,7 +13,7 @@ from papers.kpsem.pipeline import finetune, parameter_groups, restrict_classes, 
 from repro.engine.config import TrainConfig
 from repro.errors import WeightsError
 from repro.engine.optim import Schedule, make_optimizer
-from repro.experiments import find
+from repro.run.experiments import find
 from repro.models import build
 from repro.audit.papers import load_papers
 from repro.run.runner import Context

@@ -27,7 +27,7 @@ from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
 from repro.engine.loop import Task, fit
 from repro.engine.optim import Schedule, make_optimizer
-from repro.experiments import find
+from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context, _datasets, effective, model_spec
 

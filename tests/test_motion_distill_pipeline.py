@@ -25,7 +25,7 @@ from repro.data.layouts import get_layout
 from repro.data.protocols import make_protocol
 from repro.data.synth import synthesize
 from repro.engine import checkpoint
-from repro.experiments import find
+from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context, model_spec
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from repro.audit.papers import load_papers
-from repro.experiments import load_experiments
+from repro.run.experiments import load_experiments
 from repro.run.plan import PlanError, plan
 from repro.run.runner import effective, run_experiment
 

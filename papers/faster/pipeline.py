@@ -152,7 +152,7 @@ class StagedFaster(Faster):
 
 
 def _declared(ctx: Context, experiment_id: str):
-    from repro.experiments import find
+    from repro.run.experiments import find
     from repro.audit.papers import load_papers
 
     return find(f"{ctx.experiment.paper}/{experiment_id}", load_papers(ctx.experiment.paper))

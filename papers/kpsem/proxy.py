@@ -30,7 +30,7 @@ is reported (parameters and MACs of the two proxy models at the proxy input) but
 """
 from __future__ import annotations
 
-from repro.experiments import find
+from repro.run.experiments import find
 from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome
 
 BASELINE, OURS = "mfnet-minikinetics", "mf-kpsem-minikinetics"

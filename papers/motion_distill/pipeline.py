@@ -592,7 +592,7 @@ def two_stream_forward(model: TwoStream, views) -> torch.Tensor:
 
 
 def _declared(ctx: Context, experiment_id: str):
-    from repro.experiments import find
+    from repro.run.experiments import find
     from repro.audit.papers import load_papers
 
     return find(f"{ctx.experiment.paper}/{experiment_id}", load_papers(ctx.experiment.paper))

@@ -49,7 +49,7 @@ def run_rgb_alone(ctx: ProxyContext) -> dict:
 
     The derived experiment fills no cell (fills=()), so its MLflow record carries no table value.
     """
-    from repro.experiments import find
+    from repro.run.experiments import find
     from repro.run.runner import run_experiment
 
     base = find(f"{ctx.paper.id}/{DS}", [ctx.paper])

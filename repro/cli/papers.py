@@ -148,7 +148,7 @@ def check_paper_data(papers: list) -> None:
     from ..audit.citations import load_citations
     from ..audit.declared import load_declared
     from ..measure.costs import load_costs
-    from ..experiments import load_experiments
+    from ..run.experiments import load_experiments
     from ..report.plots import load_plot_spec
     from ..measure.runtime import load_runtime
 

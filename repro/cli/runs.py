@@ -14,7 +14,7 @@ from .common import said_kept, tracking_option, wrapped
 
 
 def _experiments(args: argparse.Namespace) -> int:
-    from ..experiments import load_experiments, uncovered
+    from ..run.experiments import load_experiments, uncovered
     from ..audit.papers import load_papers
 
     rows, reasons = [], []
@@ -64,7 +64,7 @@ def _weights(args: argparse.Namespace) -> dict[str, Path] | None:
 def full_runs(papers: list, args: argparse.Namespace) -> int:
     """Every experiment of each paper on the user's data (repro.run.full_runs); 1 when a run failed."""
     from ..console import print_rows
-    from ..experiments import load_experiments
+    from ..run.experiments import load_experiments
     from ..run.full_runs import FAILED, parse_data_roots, run_all
 
     weights = _weights(args)
@@ -87,7 +87,7 @@ def full_runs(papers: list, args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..experiments import find
+    from ..run.experiments import find
     from ..audit.papers import load_papers
     from ..run.runner import run_experiment
 

@@ -153,7 +153,7 @@ class PaperView:
 def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey, Reason]:
     """Why each cell without a measurement has none: the experiment to run, the declared reason not to, or
     the runtime checks that compare its seconds only as ratios."""
-    from ..experiments import load_experiments
+    from ..run.experiments import load_experiments
 
     found = load_experiments(paper)
     reasons = {key: Reason(NEEDS_DATA, f"not run yet: repro run {e.name} --data-root DIR (needs {e.layout} and a GPU"

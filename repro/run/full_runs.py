@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.layouts import LAYOUTS
-from ..experiments import Experiment, dependencies, ordered
+from .experiments import Experiment, dependencies, ordered
 from ..store.runlog import RunLog
 
 FINISHED, RAN, FAILED, SKIPPED = "finished before", "ran", "failed", "skipped"

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..experiments import Experiment, dependencies
+from .experiments import Experiment, dependencies
 from ..measure.loader_bench import MULTI_CLIP, OPTIONS, LoaderInput
 from .runner import effective, model_spec, resolve_pipeline
 
@@ -95,7 +95,7 @@ def _classes(dataset: dict[str, Any]) -> list[str]:
 
 def training_inputs(papers) -> list[LoaderInput]:
     """The distinct training inputs (protocol and its decoding options) of the papers' experiments."""
-    from ..experiments import load_experiments
+    from .experiments import load_experiments
 
     found: dict[str, LoaderInput] = {}
     for paper in papers:

@@ -49,7 +49,7 @@ class ProxyContext:
 
     def run_proxy(self, experiment_id: str, **overrides: Any) -> dict:
         """`repro run <paper>/<experiment_id> --proxy`: returns the final evaluation (top1, loss, ...)."""
-        from ..experiments import find
+        from .experiments import find
         from .runner import run_experiment
 
         experiment = find(f"{self.paper.id}/{experiment_id}", [self.paper])

@@ -25,7 +25,7 @@ from ..data.protocols import make_protocol
 from ..engine.config import TrainConfig
 from ..engine.distributed import World, setup, teardown
 from ..engine.loop import FitResult, Task, fit, unreadable_test_allowance
-from ..experiments import Experiment
+from .experiments import Experiment
 from ..models import build
 from ..store.backend import tracking_uri
 from ..store.runlog import RUN_FILES, RunLog, push
@@ -133,7 +133,7 @@ def _loaded_runs_data(experiment: Experiment) -> dict[str, Any]:
     """The proxy synth and size of the first experiment whose run `experiment` loads: a proxy reads the same
     synthetic data as the runs it builds on (their classifiers and classes fit), unless its `proxy:` says
     otherwise."""
-    from ..experiments import dependencies, siblings_of
+    from .experiments import dependencies, siblings_of
 
     siblings = siblings_of(experiment)
     loaded = dependencies(experiment, set(siblings))

@@ -9,7 +9,7 @@ lists the missing, unexpected and wrongly shaped keys.
 
 Each `Source` maps names one of four ways: as ours (MFNet, MARS, 3D-ResNets), by regex renames
 (torchvision, MMAction2), by a key function for layouts that nest modules otherwise
-(Efficient-3DCNNs MobileNetV2 / ShuffleNetV2, VMZ: repro.weight_layouts), or `by_order` for ports
+(Efficient-3DCNNs MobileNetV2 / ShuffleNetV2, VMZ: repro.weights.layouts), or `by_order` for ports
 whose parameter order and shapes are ours (Cadene's inceptionresnetv2 and bninception), where every
 shape must match so that a wrong pairing cannot pass. Without a named source, `detect` takes the first
 that fits exactly, pairing by order last; `repro weights check` shows the same.
@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import WeightsError
-from .weight_layouts import efficient3d_mobilenetv2, efficient3d_shufflenetv2, known_misfit, vmz_names
+from ..errors import WeightsError
+from .layouts import efficient3d_mobilenetv2, efficient3d_shufflenetv2, known_misfit, vmz_names
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .engine.config import TrainConfig
-from .errors import DataError
-from .audit.papers import CellKey, Paper
-from .audit.verdicts import CITATION, CITED, NOT_MEASURABLE
-from .yamlsrc import LocDict, LocList, load_yaml
+from ..engine.config import TrainConfig
+from ..errors import DataError
+from ..audit.papers import CellKey, Paper
+from ..audit.verdicts import CITATION, CITED, NOT_MEASURABLE
+from ..yamlsrc import LocDict, LocList, load_yaml
 
 METRICS = ("top1", "top5", "mean_class")
 ALL = "all"
@@ -159,8 +159,8 @@ class _ExperimentReader:
 
 
 def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experiment:
-    from .data.layouts import LAYOUTS
-    from .data.protocols import PROTOCOLS
+    from ..data.layouts import LAYOUTS
+    from ..data.protocols import PROTOCOLS
 
     paper = reader.paper
     data = reader.mapping(node.get("dataset"), node.line_of("dataset"), f"{name}.dataset")
@@ -305,7 +305,7 @@ def siblings_of(experiment: Experiment) -> dict[str, Experiment]:
 
 @cache
 def _siblings(path: Path, _mtime: int, paper_id: str) -> dict[str, Experiment]:
-    from .audit.papers import load_paper
+    from ..audit.papers import load_paper
 
     return {e.id: e for e in load_experiments(load_paper(path.parent)).experiments}
 
