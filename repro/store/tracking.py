@@ -76,7 +76,7 @@ def provenance(command: str | None = None, device: str = "cpu") -> dict[str, str
         "repro.machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}, "
                          f"{os.cpu_count()} cores)",
         "repro.device": device,
-        "repro.time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "repro.time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),  # orders runs: "latest wins"
         "repro.python": platform.python_version(),
     }
     tags.update({f"repro.version.{name}": _version(name) for name in _LIBRARIES})
