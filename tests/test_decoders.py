@@ -100,3 +100,28 @@ def test_an_unusable_backend_says_why():
 
     if not torch.cuda.is_available():
         assert "GPU" in available("torchcodec-cuda") or "cannot load" in available("torchcodec-cuda")
+
+
+def test_torchcodec_without_ffmpeg_is_the_machines_fault_not_the_videos(monkeypatch, tmp_path):
+    """torchcodec 0.17 imports without FFmpeg's libraries and fails only when a decoder opens. Before this was
+    checked, a fresh machine without FFmpeg called torchcodec usable, and every video failed as unreadable."""
+    import sys
+    import types
+
+    from repro.argtypes import decoder
+
+    fake = types.ModuleType("torchcodec")
+    fake.ffmpeg_major_version = None  # what torchcodec sets when no FFmpeg loads
+    fake.decoders = types.ModuleType("torchcodec.decoders")
+    fake.decoders.VideoDecoder = lambda *args, **kwargs: pytest.fail("a decoder was opened without FFmpeg")
+    monkeypatch.setitem(sys.modules, "torchcodec", fake)
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", fake.decoders)
+    for backend in ("torchcodec", "torchcodec-cuda"):
+        assert "no FFmpeg shared libraries" in available(backend)
+    with pytest.raises(Exception, match="no FFmpeg shared libraries") as raised:
+        decoder("torchcodec")  # `repro run --decoder torchcodec` stops before any work
+    assert not isinstance(raised.value, UnreadableVideo)
+    path = write_video(tmp_path / "fine.avi", frames=4)
+    with pytest.raises(RuntimeError, match="no FFmpeg shared libraries") as raised:
+        open_video(path, backend="torchcodec")
+    assert not isinstance(raised.value, UnreadableVideo)

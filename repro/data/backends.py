@@ -64,12 +64,12 @@ class DecordReader:
 
 class TorchCodecReader:
     def __init__(self, path: Path, width: int = -1, height: int = -1, num_threads: int = 1, device: str = "cpu"):
-        try:
-            from torchcodec.decoders import VideoDecoder
-            from torchcodec.transforms import Resize
-        except (ImportError, OSError, RuntimeError) as exc:  # not installed, or built for another torch
-            raise RuntimeError(f"the torchcodec decoder cannot load here: {_first_line(exc)}; "
-                               f"pip install 'repro[torchcodec]' on a machine whose torch it matches") from None
+        why = _torchcodec_missing()
+        if why:  # the machine's fault, not the video's: never an UnreadableVideo
+            raise RuntimeError(f"the torchcodec decoder cannot load here: {why}")
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+
         self.path = path
         transforms = [Resize((height, width))] if width > 0 and height > 0 else None
         try:
@@ -137,6 +137,20 @@ class PyAVReader:
         return np.stack([frames[i] for i in indices])
 
 
+def _torchcodec_missing() -> str | None:
+    """None when torchcodec can decode video here, else why not. Since 0.17 torchcodec imports without FFmpeg
+    and fails only when a decoder opens, so its public `ffmpeg_major_version` (None then) is asked."""
+    try:
+        import torchcodec
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except (ImportError, OSError, RuntimeError) as exc:  # not installed, or built for another torch
+        return f"{_first_line(exc)}; pip install 'repro[torchcodec]' on a machine whose torch it matches"
+    if getattr(torchcodec, "ffmpeg_major_version", 0) is None:
+        return ("torchcodec finds no FFmpeg shared libraries (versions 4 to 9) to decode with; "
+                "install FFmpeg, e.g. apt install ffmpeg")
+    return None
+
+
 BACKENDS = {"decord": DecordReader, "torchcodec": TorchCodecReader, "pyav": PyAVReader,
             "torchcodec-cuda": lambda path, width=-1, height=-1, num_threads=1:
             TorchCodecReader(path, width, height, num_threads, device="cuda")}
@@ -147,9 +161,9 @@ def available(backend: str) -> str | None:
     """None when `backend` can decode on this machine, else why not."""
     if backend not in BACKENDS:
         return f"unknown decoder {backend!r}; known: {', '.join(BACKENDS)}"
+    if backend.startswith("torchcodec") and (why := _torchcodec_missing()):
+        return f"{backend} cannot load here: {why}"
     try:
-        if backend.startswith("torchcodec"):
-            from torchcodec.decoders import VideoDecoder  # noqa: F401
         if backend == "torchcodec-cuda":
             import torch
 
