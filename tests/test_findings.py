@@ -9,7 +9,7 @@ import pytest
 
 from repro import cli
 from repro.audit.claims import audit_paper
-from repro.audit.findings import ERROR, READING, SLIP, UNCHECKED, Inputs, find
+from repro.audit.findings import ERROR, QUOTED, READING, SLIP, UNCHECKED, Inputs, find
 from repro.audit.papers import load_paper
 from repro.audit.verdicts import Measurement, judge
 from repro.errors import DataError
@@ -176,7 +176,7 @@ def test_malformed_findings_are_named_by_line(tmp_path):
     with pytest.raises(DataError, match=r"findings.yaml:6: .*explains: claim ids of claims.yaml; 'no-such-claim'"):
         _find(_paper(tmp_path, findings=bad))
     bad = DECLARED.replace("severity: error", "severity: fatal")
-    with pytest.raises(DataError, match=r"findings.yaml:3: .*severity: one of error, slip, reading, unchecked"):
+    with pytest.raises(DataError, match=r"findings.yaml:3: .*severity: one of error, slip, reading, quoted, unchecked"):
         _find(_paper(tmp_path / "b", findings=bad))
 
 
@@ -192,7 +192,8 @@ def test_findings_command_prints_and_exits_zero(tmp_path, monkeypatch, capsys):
     assert cli.main(["findings", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["cause"] for r in rows} >= {"misprinted cell", "two numbers swapped", "truncated number"}
-    assert all(r["paper"] == "toy" and r["severity"] in ("error", "slip", "reading", "unchecked") for r in rows)
+    assert all(r["paper"] == "toy" and r["severity"] in ("error", "slip", "reading", "quoted", "unchecked")
+               for r in rows)
     assert cli.main(["audit", "--json"]) == 0
     audit = json.loads(capsys.readouterr().out)
     assert {c["id"] for c in audit["claims"]} >= {"share", "l16-is-2x-l8"} and audit["findings"] == rows
@@ -350,4 +351,22 @@ def test_one_quoted_cost_printed_in_two_rows_is_one_finding(tmp_path):
     assert sorted(len(f.deviating) for f in found) == [1, 2]
     pair = next(f for f in found if len(f.deviating) == 2)
     assert pair.title == ("Table 1 · Pretrained / X-Net [3] and Scratch / X-Net [3] · GFLOPs: printed 108, "
-                          "measured 111.2")
+                          "our build of the cited model measures 111.2")
+    # Nothing read shows the quotation wrong: our build differs, which is no error of the paper's.
+    assert {f.severity for f in found} == {QUOTED} and "not read here" in pair.detail
+
+
+@pytest.mark.parametrize("measured_gap, merged", [(55.0, True), (30.0, False)])
+def test_a_measured_contradiction_that_the_other_reading_explains_joins_the_reading(tmp_path, measured_gap, merged):
+    """FASTER's "4% of its GFLOPs": printed and measured, the sentence fails as first read and holds as a
+    bound. That is one finding, not an error beside a reading; a measurement the bound fails too is an error."""
+    from repro.report.view import claims_on_measured_values
+
+    paper = _paper(tmp_path)
+    values = {("1", "16f", "Top-1"): 80.0, ("1", "64f", "Top-1"): 80.0 - measured_gap}
+    verdicts = {c.key: judge(c, Measurement(values[c.key]) if c.key in values else None) for c in paper.cells()}
+    found = find(Inputs(paper, audit_paper(paper), verdicts, claims_on_measured_values(paper, verdicts)))
+    reading = next(f for f in found if f.cause == "holds under one reading")
+    errors = [f for f in found if "gap" in f.measured_claims and f is not reading]
+    assert reading.claims == ("gap",) and ("gap" in reading.measured_claims) is merged
+    assert len(errors) == (0 if merged else 1) and all(f.severity == ERROR for f in errors)

@@ -31,14 +31,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from .citations import SourceCheck
+from .citations import EQUAL, ROUNDED, SourceCheck
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
 from .finding import Finding, Size, slug
 from .numbers import show, with_unit
 from .papers import CellKey, Claim, Paper
-from .severity import CANNOT_CHECK, ERROR, READING, SEVERITIES, SLIP, UNCHECKED
+from .severity import CANNOT_CHECK, ERROR, QUOTED, READING, SEVERITIES, SLIP, UNCHECKED
 from .source_findings import copied_rows, source_findings
 from .suspects import (implied_value, key_cells, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
@@ -208,18 +208,23 @@ def _readings(paper: Paper, results: Iterable[ClaimResult], failing: dict[str, C
     holding: dict[tuple, list[ClaimResult]] = defaultdict(list)
     for r in results:
         if r.claim.reading == "alternative" and r.consistent is True:
-            holding[(r.claim.quote, r.claim.stated_text, r.claim.unit)].append(r)
+            holding[_sentence(r.claim)].append(r)
     found = []
-    for result in [r for r in failing.values() if (r.claim.quote, r.claim.stated_text, r.claim.unit) in holding]:
+    for result in [r for r in failing.values() if _sentence(r.claim) in holding]:
         failing.pop(result.claim.id)
         claim = result.claim
-        alternative = holding[(claim.quote, claim.stated_text, claim.unit)][0].claim
+        alternative = holding[_sentence(claim)][0].claim
         found.append(Finding(
             slug("reading", claim.id), READING, "holds under one reading",
             f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” fails as first read and holds as read in "
             f"{alternative.id}", _claim_size(paper, result),
             claims=(claim.id,), inputs=key_cells(claim, printed), detail=alternative.note or ""))
     return found
+
+
+def _sentence(claim: Claim) -> tuple:
+    """What makes two claims readings of one number of one sentence."""
+    return claim.quote, claim.stated_text, claim.unit
 
 
 def _stated_words(claim: Claim) -> str:
@@ -318,14 +323,16 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
         key, verdict = keys[0], inputs.verdicts[keys[0]]
         cell = paper.cell(*key)
         rows = " and ".join(k[1] for k in keys)
-        cause = "a quoted cost that the cited model does not have" if CITATION.search(key[1]) else \
-            "measured value deviates"
+        detail = inputs.explanations.get(key, "No explanation is known.")
+        severity, cause = ERROR, "measured value deviates"
+        if CITATION.search(key[1]):  # a source that prints otherwise is a finding of its own (source_findings)
+            severity, cause = QUOTED, "a quoted cost that our build of the cited model does not reproduce"
+            detail += " " + _quoted_source(inputs.sources, keys)
         found.append(Finding(
-            slug("deviates", *key), ERROR, cause,
-            f"Table {key[0]} · {rows} · {key[2]}: printed {cell.printed}, measured "
-            f"{show(verdict.measured, cell.printed_number().decimals + 1)}",
-            _measured_size(cell, verdict.measured), deviating=tuple(keys), cells=tuple(keys),
-            detail=inputs.explanations.get(key, "No explanation is known.")))
+            slug("deviates", *key), severity, cause,
+            f"Table {key[0]} · {rows} · {key[2]}: printed {cell.printed}, our build of the cited model "
+            f"measures {show(verdict.measured, cell.printed_number().decimals + 1)}",
+            _measured_size(cell, verdict.measured), deviating=tuple(keys), cells=tuple(keys), detail=detail))
     for (table, kind, label), keys in alternatives.items():
         columns = ", ".join(sorted({k[2] for k in keys}))
         biggest = max(keys, key=lambda k: abs(inputs.verdicts[k].relative or 0))
@@ -348,6 +355,16 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
     return found
 
 
+def _quoted_source(sources: Mapping[CellKey, SourceCheck], keys: list[CellKey]) -> str:
+    """What the cited source says of a quoted cost our build does not reproduce: why this is not an error."""
+    checks = [sources[k] for k in keys if k in sources]
+    if any(c.verdict in (EQUAL, ROUNDED) for c in checks):
+        return ("Its source prints the same number, so the paper quotes it faithfully; the difference lies "
+                "between our build and the source's own count.")
+    return ("The source's own count was not read here, so whether the paper or our build is off is open; "
+            "see Cited rows against their sources.")
+
+
 def _measured_size(cell, measured: float) -> Size:
     return Size(cell.value, measured, cell.unit, cell.printed_number().decimals + 1,
                 proportional=cell.kind in ("params", "flops", "time"))
@@ -358,8 +375,17 @@ def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
     """Each claim the measured values contradict joins the finding of a deviating cell it reads; the rest
     are findings of their own."""
     findings = list(findings)
+    holding = {_sentence(r.claim) for r in inputs.measured_results
+               if r.claim.reading == "alternative" and r.consistent is True}
     for result in inputs.measured_results:
         if result.consistent is not False or result.claim.reading != "primary":
+            continue
+        # the sentence's other reading holds on the measured values too: the reading finding explains it
+        reading = next((i for i, f in enumerate(findings) if f.severity == READING and result.claim.id in f.claims
+                        and _sentence(result.claim) in holding), None)
+        if reading is not None:
+            findings[reading] = replace(findings[reading],
+                                        measured_claims=findings[reading].measured_claims + (result.claim.id,))
             continue
         refs = set(result.claim.refs)
         homes = [(max(abs(inputs.verdicts[k].relative or 0.0) for k in refs & set(f.deviating or f.cells)), i)

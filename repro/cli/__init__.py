@@ -16,15 +16,20 @@ from .tools import add_tool_commands
 __all__ = ["build_parser", "check_paper_data", "main"]
 
 
+def _wrapped(message: str) -> str:
+    """An error line wrapped to the terminal (an error names the bad value and the choices, so it runs long)."""
+    from ..console import terminal_width
+
+    return textwrap.fill(message, terminal_width(), subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False) + "\n"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its one-line errors wrapped to the terminal (an error names the bad value, so it runs long)."""
+    """argparse, with its one-line errors wrapped to the terminal."""
 
     def error(self, message: str):
-        from ..console import terminal_width
-
         self.print_usage(sys.stderr)
-        self.exit(2, textwrap.fill(f"{self.prog}: error: {message}", terminal_width(), subsequent_indent="  ",
-                                   break_long_words=False, break_on_hyphens=False) + "\n")
+        self.exit(2, _wrapped(f"{self.prog}: error: {message}"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, WeightsError, UsageError) as exc:  # unwrapped: `file:line:` stays one line for tools
+    except UsageError as exc:
+        sys.stderr.write(_wrapped(f"error: {exc}"))
+        return 2
+    except (DataError, WeightsError) as exc:  # unwrapped: `file:line:` stays one line for tools
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TooManyUnreadable as exc:

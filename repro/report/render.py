@@ -15,7 +15,7 @@ from .. import __version__
 from ..atomic import remove_stale_temps, write_text_atomic
 from ..audit.citations import DIFFERS, EQUAL, NOT_FOUND, OTHER_CONFIG, ROUNDED
 from ..audit.claims import OP_WORDS, computed_text
-from ..audit.findings import ERROR, READING, SLIP, UNCHECKED
+from ..audit.findings import ERROR, QUOTED, READING, SLIP, UNCHECKED
 from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
@@ -60,6 +60,8 @@ def summary_sentence(view: PaperView) -> str:
     kinds += [_plural(fc[SLIP], "truncation or rounding slip")] if fc[SLIP] else []
     kinds += [f"{fc[READING]} that {'depends' if fc[READING] == 1 else 'depend'} on how a sentence or a count is "
               f"read"] if fc[READING] else []
+    kinds += [f"{_plural(fc[QUOTED], 'quoted cost')} that our builds of the cited models do not reproduce, "
+              f"with nothing read here showing the quotation wrong"] if fc[QUOTED] else []
     kinds += [f"{fc[UNCHECKED]} that cannot be checked, with the reason"] if fc[UNCHECKED] else []
     if kinds:
         listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
