@@ -181,13 +181,16 @@ def run_experiment(experiment: Experiment, *, data_root: Path | None = None, dev
     `speed` holds the device options (repro.run.speed.resolve's batch, compile, channels_last).
     """
     world: World = setup(device)
+    finished = False
     try:
         with unreadable_test_allowance(allow_unreadable_test):
-            return _run(experiment, data_root=data_root, device=device, resume=resume, proxy=proxy, out_dir=out_dir,
-                        uri=uri, epochs=epochs, show_progress=show_progress, weights=weights, flow_root=flow_root,
-                        world=world, speed=dict(speed or {}))
+            result = _run(experiment, data_root=data_root, device=device, resume=resume, proxy=proxy,
+                          out_dir=out_dir, uri=uri, epochs=epochs, show_progress=show_progress, weights=weights,
+                          flow_root=flow_root, world=world, speed=dict(speed or {}))
+        finished = True
+        return result
     finally:
-        teardown()
+        teardown(finished)
 
 
 def _run(experiment: Experiment, *, data_root: Path | None, device: str, resume: bool, proxy: bool, out_dir: Path,
