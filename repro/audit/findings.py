@@ -381,8 +381,8 @@ def _attach_measured_claims(inputs: Inputs, findings: list[Finding],
         if result.consistent is not False or result.claim.reading != "primary":
             continue
         # the sentence's other reading holds on the measured values too: the reading finding explains it
-        reading = next((i for i, f in enumerate(findings) if f.severity == READING and result.claim.id in f.claims
-                        and _sentence(result.claim) in holding), None)
+        reading = next((i for i, f in enumerate(findings) if f.severity == READING and result.claim.id in f.claims),
+                       None) if _sentence(result.claim) in holding else None
         if reading is not None:
             findings[reading] = replace(findings[reading],
                                         measured_claims=findings[reading].measured_claims + (result.claim.id,))

@@ -10,7 +10,7 @@ from typing import Any
 from ..audit.citations import SOURCE_VERDICTS, SourceCheck, check_citations, load_citations
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
 from ..audit.findings import Finding, Inputs, counts, find, shown_first
-from ..audit.severity import QUOTED
+from ..audit.severity import ERROR, QUOTED, READING, SLIP, UNCHECKED
 from ..audit.papers import CellKey, MethodNote, Paper, Table
 from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
@@ -21,6 +21,12 @@ from .performance import BenchRun, Performance, paper_performance
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
 Extras = Mapping[tuple[str, str], Measurement]
+
+
+# a count of findings in a table cell, singular and plural: "2 errors · 1 slip · 3 readings"
+BREAKDOWN_WORDS = {ERROR: ("error", "errors"), SLIP: ("slip", "slips"), READING: ("reading", "readings"),
+                   QUOTED: ("quoted cost not reproduced", "quoted costs not reproduced"),
+                   UNCHECKED: ("unchecked", "unchecked")}
 
 
 @dataclass
@@ -118,10 +124,7 @@ class PaperView:
 
     def finding_breakdown(self) -> str:
         """What a count of findings is made of: "2 errors · 1 slip · 4 sentences cannot be checked"."""
-        words = {QUOTED: ("quoted cost not reproduced", "quoted costs not reproduced")}
-        parts = [f"{n} {words[severity][n != 1] if severity in words else severity}"
-                 f"{'s' if n != 1 and severity in ('error', 'slip') else ''}"
-                 for severity, n in self.finding_counts().items() if n]
+        parts = [f"{n} {BREAKDOWN_WORDS[severity][n != 1]}" for severity, n in self.finding_counts().items() if n]
         sentences = len(self.unchecked_sentences)
         if sentences:
             parts.append(f"{sentences} sentence{'s' if sentences != 1 else ''} cannot be checked")
