@@ -1,5 +1,6 @@
-"""Open the real report in headless Chromium: findings first, tables render, everything fits 1280 px, every
-plot draws, no console errors; screenshots of the index and of each paper's top."""
+"""Open the real report in headless Chromium: findings first, tables render, everything fits 1280 and 800 px
+(and the page, not its wide tables, a phone), every plot draws with its labels clear of one another, no
+console errors; screenshots of the index and of each paper's top."""
 from __future__ import annotations
 
 import os
@@ -56,7 +57,33 @@ def _open(browser, url: str):
 OVERFLOW = """() => [document.documentElement, ...document.querySelectorAll('.wide, figure, section, table')]
   .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible'
                || e === document.documentElement && e.scrollWidth > window.innerWidth)
-  .map(e => (e.id || e.className || e.tagName) + ' ' + e.scrollWidth)"""
+  .map(e => (e.id || e.className || e.tagName) + ' ' + e.scrollWidth + ' '
+             + (e.querySelector('tr') || e).textContent.trim().replace(/\\s+/g, ' ').slice(0, 60))"""
+
+
+# A plot's point labels that leave its frame or cover one another, as the browser lays the text out.
+LABEL_CLASHES = """svg => {
+  const frame = svg.querySelector('rect').getBBox();
+  const boxes = [...svg.querySelectorAll('text.point-label')].map(t => [t.textContent, t.getBBox()]);
+  const inside = b => b.x >= frame.x - 1 && b.y >= frame.y - 1 && b.x + b.width <= frame.x + frame.width + 1
+                      && b.y + b.height <= frame.y + frame.height + 1;
+  const cover = (a, b) => Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x))
+                        * Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  const found = boxes.filter(([, b]) => !inside(b)).map(([t]) => t + ' leaves the frame');
+  boxes.forEach(([t, a], i) => boxes.slice(i + 1).forEach(([u, b]) => {
+    if (cover(a, b) > 2) found.push(t + ' covers ' + u); }));
+  return found;
+}"""
+
+
+def _assert_fits_narrow_windows(page, name: str) -> None:
+    """At 800 px nothing scrolls sideways; on a phone only a wide table's own box does, never the page.
+    Leaves the page at the test's width."""
+    page.set_viewport_size({"width": 800, "height": 900})
+    assert page.evaluate(OVERFLOW) == [], f"{name} at 800 px"
+    page.set_viewport_size({"width": 480, "height": 900})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 480, f"{name} at 480 px"
+    page.set_viewport_size({"width": WIDTH, "height": 900})
 
 
 def test_the_error_catcher_catches(browser, tmp_path):
@@ -76,6 +103,18 @@ def test_the_overflow_check_catches(browser, tmp_path):
     page.close()
 
 
+def test_the_label_check_catches(browser, tmp_path):
+    crowded = tmp_path / "crowded.html"
+    crowded.write_text('<html><body><svg width="300" height="100"><rect x="10" y="10" width="200" height="80"/>'
+                       '<text class="point-label" x="150" y="50">a label past the right edge</text>'
+                       '<text class="point-label" x="20" y="50">one label</text>'
+                       '<text class="point-label" x="22" y="52">another</text></svg></body></html>')
+    page, _ = _open(browser, crowded.as_uri())
+    found = page.locator("svg").evaluate(LABEL_CLASHES)
+    page.close()
+    assert found == ["a label past the right edge leaves the frame", "one label covers another"]
+
+
 def test_the_index_gives_one_line_per_paper_and_fits(browser, report):
     papers = load_papers()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -85,6 +124,7 @@ def test_the_index_gives_one_line_per_paper_and_fits(browser, report):
     for i in range(rows.count()):
         assert rows.nth(i).locator("td.verdict-line").inner_text().strip()
     assert page.evaluate(OVERFLOW) == []
+    _assert_fits_narrow_windows(page, "index")
     page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
     page.close()
     assert errors == []
@@ -117,7 +157,9 @@ def test_every_paper_page_opens_with_its_findings_and_renders(browser, report):
             drawn = svg.bounding_box()
             assert drawn["width"] > 300 and drawn["height"] > 150, paper.id
             assert svg.locator("circle").count() >= 2, paper.id
+            assert svg.evaluate(LABEL_CLASHES) == [], f"{paper.id}: {svg.get_attribute('aria-label')}"
         assert page.evaluate(OVERFLOW) == [], paper.id
+        _assert_fits_narrow_windows(page, paper.id)
         page.screenshot(path=str(SCREENSHOTS / f"{paper.id}-top.png"))
         page.screenshot(path=str(SCREENSHOTS / f"{paper.id}.png"), full_page=True)
         if paper.id == "faster":
@@ -131,7 +173,7 @@ def test_every_paper_page_opens_with_its_findings_and_renders(browser, report):
 
 
 def test_the_performance_tables_fit_too(browser, measured_costs, tmp_path):
-    """With a benchmark run, the index's table of models and each page's runtime checks still fit 1280 px."""
+    """With a benchmark run, the index's table of models and each page's runtime checks still fit 1280 and 800 px."""
     from repro.report.performance import read_run
     from test_benchmarks_framework import _entry, _json
 
@@ -145,5 +187,6 @@ def test_the_performance_tables_fit_too(browser, measured_costs, tmp_path):
         page, errors = _open(browser, (tmp_path / "out" / f"{name}.html").as_uri())
         assert page.locator("table.perf").count() >= (1 if name == "index" else 0)
         assert page.evaluate(OVERFLOW) == [], name
+        _assert_fits_narrow_windows(page, name)
         page.close()
         assert errors == [], f"{name}: {errors}"

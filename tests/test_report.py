@@ -132,3 +132,34 @@ def test_the_lead_the_count_and_the_list_agree_on_the_findings(real_pages):
         assert lead.startswith(f"{listed} finding") or (listed == 0 and lead.startswith("Nothing")), paper_id
         if sentences:
             assert f"{sentences} sentence" in lead and f"{sentences} sentence" in stat[2], paper_id
+
+
+def test_every_row_and_point_of_a_plot_has_its_own_name(real_pages):
+    """Two rows of one plot, or two points of one series (a label takes its series' colour), never carry the
+    same name: FASTER's Table 2 relations share printed sides
+    ("R2D-26 / 32-frames" is twice its 16 frames and four times its 8), and its scatter has an 8-frames row
+    of each backbone."""
+    plots = 0
+    for paper_id, html in real_pages.items():
+        for svg in re.findall(r'<svg [^>]*class="plot".*?</svg>', html, re.S):
+            rows = re.findall(r'text-anchor="end" fill="[^"]+">([^<]+)<title>', svg)
+            points = re.findall(r'class="point-label"[^>]*fill="([^"]+)"[^>]*>([^<]+)</text>', svg)
+            for names in (rows, points):
+                assert len(names) == len(set(names)), f"{paper_id}: {[n for n in names if names.count(n) > 1]}"
+            plots += 1
+    assert plots >= 10
+    faster = real_pages["faster"]
+    assert "R2D-26 / 32-frames = 2 × R2D-26 / 16-frames" in faster and ">R2D-26 / 8-frames</text>" in faster
+
+
+def test_labels_stay_in_the_plot_and_apart():
+    """A point at the right edge is labelled on its left; two points a pixel apart get labels on two rows."""
+    from repro.report.svg import place_labels
+
+    area = (0.0, 0.0, 200.0, 100.0)
+    [edge] = place_labels([(195.0, 50.0, "a long label", "#000")], [(195.0, 50.0, 4.5)], area)
+    assert 'text-anchor="end"' in edge and 'x="188.0"' in edge
+    crowded = place_labels([(20.0, 50.0, "first", "#000"), (20.0, 51.0, "second", "#000")],
+                           [(20.0, 50.0, 4.5), (20.0, 51.0, 4.5)], area)
+    ys = [float(y) for y in re.findall(r'<text[^>]* y="([\d.]+)"', "".join(crowded))]
+    assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 11

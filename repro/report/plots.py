@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..audit.words import cell_words, relation_words
+from ..audit.words import cell_words, expression_words, relation_words, table_and_column
 from ..audit.numbers import show
 from ..audit.papers import CellKey, Column, DataReader, Paper, Table
 from ..audit.verdicts import CITATION, CONVENTION, DEVIATES, NOT_MEASURED, REPRODUCED, Verdict
@@ -156,7 +156,8 @@ def accuracy_cost_plots(table: Table, spec: PlotSpec, verdicts: Mapping[CellKey,
     if any(p[4] for p in points):
         chart.legend.append(("cited from other papers", CITED_GREY, False))
     if any(p[6] is not None for p in points):
-        chart.legend.append(("small: printed cost", CITED_GREY, False))
+        chart.legend.append(("small: printed cost", CITED_GREY, False, 2.5))
+    names_of = _point_names([p[1] for p in points]) if len(pairs) <= 2 else {}
     for index, row, total, accuracy, cited, shown, printed in points:
         colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
         tip = f"{row} · {pairs[index][0].label}: {shown}"
@@ -165,7 +166,7 @@ def accuracy_cost_plots(table: Table, spec: PlotSpec, verdicts: Mapping[CellKey,
             chart.point(printed, accuracy, colour, f"{row}: the printed cost, {show(printed)} {unit}", filled=False,
                         radius=2.5)
         chart.point(total, accuracy, colour, tip, filled=not cited,
-                    text=None if len(pairs) > 2 else row.split(" / ")[-1])
+                    text=names_of.get(row))
     measured_any = any(p[6] is not None for p in points)
     caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
                + (" per video (the per-clip cost times the clips printed beside it)" if per_video else "")
@@ -175,6 +176,13 @@ def accuracy_cost_plots(table: Table, spec: PlotSpec, verdicts: Mapping[CellKey,
                  "Hover a point for its numbers.")
     return [Plot(f"plot-accuracy-{table.table}", f"Table {table.table}: accuracy against {unit}", table.table,
                  chart.svg(), caption)]
+
+
+def _point_names(rows: list[str]) -> dict[str, str]:
+    """A point's label: its row's last part ("FASTER32" of "ImageNet pre-train / FASTER32") where no other
+    row ends the same, else the whole row ("R2D-26 / 8-frames" beside "R(2+1)D-50 / 8-frames")."""
+    tails = [row.split(" / ")[-1] for row in dict.fromkeys(rows)]
+    return {row: tail if tails.count(tail) == 1 else row for row, tail in zip(dict.fromkeys(rows), tails, strict=True)}
 
 
 def accuracy_by_row(table: Table, spec: PlotSpec) -> list[Plot]:
@@ -235,18 +243,19 @@ def relations_plot(view: PaperView, table: Table) -> list[Plot]:
     rows.sort(key=lambda r: relation_words(r.claim)[0])  # a column's relations together
     gaps = [(r, r.computed.mid - r.stated.mid, r.computed.lo - r.stated.hi, r.computed.hi - r.stated.lo) for r in rows]
     finite = [v for g in gaps for v in g[1:] if math.isfinite(v)]
-    row_h, left = 18, 330
+    row_h, left = 18, 390
+    labels, column = _relation_labels([r.claim for r, *_ in gaps], table)
     chart = Chart(Scale.fit(finite, log=False, include=(0.0,)), Scale(-0.5, len(rows) - 0.5),
-                  f"other side − printed side, {unit}", "", f"the relations of table {table.table}",
-                  width=900, height=max(len(rows) * row_h + 60, 180), left=left, right=170, y_ticks=False)
+                  f"{column + ': ' if column else ''}other side − printed side, {unit}", "",
+                  f"the relations of table {table.table}",
+                  width=980, height=max(len(rows) * row_h + 60, 180), left=left, right=170, y_ticks=False)
     chart.vline(0.0)
     for i, (result, gap, lo, hi) in enumerate(gaps):
         y = len(rows) - 1 - i
         head, words = relation_words(result.claim)
-        column = head.split(" · ", 1)[1].split(" / ")[0] if " · " in head else ""
-        label = f"{column}: {words}" if column else words
+        label = labels[i]
         colour = VERDICT_COLOURS[REPRODUCED] if result.consistent else "#cf222e"
-        chart.row_label(y, label, 58)
+        chart.row_label(y, label, 68)
         chart.error_bar_h(y, max(lo, chart.x.lo), min(hi, chart.x.hi), colour)
         tip = (f"{head}: {words}: printed side {show(result.stated.mid, result.decimals)}, other side "
                f"{show(result.computed.mid, result.decimals + 1)}; {'holds' if result.consistent else 'fails'} "
@@ -260,6 +269,32 @@ def relations_plot(view: PaperView, table: Table) -> list[Plot]:
                  table.table, chart.svg(), caption)]
 
 
+def _relation_labels(claims: list, table: Table) -> tuple[list[str], str]:
+    """A row name per relation: its printed side, after its column's header group where the relations span
+    several columns; a printed side that is one cell, or that two relations share, also names the other side
+    ("R2D-26 / 32-frames = 2 × R2D-26 / 16-frames"). Also the one column's
+    header group where all share one (for the axis), else ""."""
+    heads = [relation_words(claim) for claim in claims]
+    columns = [head.split(" · ", 1)[1].split(" / ")[0] if " · " in head else "" for head, _ in heads]
+    sides = [words for _, words in heads]
+    labels = []
+    for claim, column, side in zip(claims, columns, sides, strict=True):
+        if (sides.count(side) > 1 or len(claim.stated_refs) == 1) and claim.expr is not None:
+            side = f"{side} = {expression_words(claim.expr, table.table, table_and_column(claim)[1])}"
+        labels.append(f"{column}: {side}" if column and len(set(columns)) > 1 else side)
+    return labels, columns[0] if len(set(columns)) == 1 else ""
+
+
+def _cell_name(key: CellKey, unit: str, limit: int) -> str:
+    """A cell's row name on a ratio's axis, where its unit says nothing: "Table 7 · I3D [5] · GFLOPs×clips"
+    for the column "GFLOPs×clips / GFLOPs" of unit GFLOPs; a name over `limit` characters drops its row's
+    header group ("CNN with learnable feature correlations / "), so the column stays in sight."""
+    group, _, last = key[2].rpartition(" / ")
+    column = group if group and last == unit else key[2]
+    name = cell_words((key[0], key[1], column))
+    return name if len(name) <= limit else cell_words((key[0], key[1].split(" / ")[-1], column))
+
+
 def measured_over_published(view: PaperView) -> Plot | None:
     """Measured ÷ published for every measured cell, one row each, against the cells' tolerance band."""
     paper = view.paper
@@ -269,10 +304,10 @@ def measured_over_published(view: PaperView) -> Plot | None:
         return None
     ratios = [v.measured / v.published for _, v in cells]
     alternatives = [v.alternative_value / v.published for _, v in cells if v.alternative_value]
-    row_h, left = 18, 300
+    row_h, left = 18, 390
     chart = Chart(Scale.fit([*ratios, *alternatives], include=(0.98, 1.02)), Scale(-0.5, len(cells) - 0.5),
                   "measured ÷ published", "", "measured over published, every measured cell",
-                  width=900, height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
+                  width=980, height=max(len(cells) * row_h + 60, 180), left=left, right=170, y_ticks=False)
     band = max(v.allowed / abs(v.published) for _, v in cells)
     chart.vline(1.0)
     for i, (key, verdict) in enumerate(cells):
@@ -280,7 +315,7 @@ def measured_over_published(view: PaperView) -> Plot | None:
         cell = paper.cell(*key)
         colour = VERDICT_COLOURS.get(verdict.status, "#57606a")
         words = cell_words(key)
-        chart.row_label(y, words, 52)
+        chart.row_label(y, _cell_name(key, cell.unit, 66), 66, tip=words)
         low = max(chart.x.lo, 1 - verdict.allowed / abs(verdict.published))
         high = min(chart.x.hi, 1 + verdict.allowed / abs(verdict.published))
         chart.parts.append(f'<rect x="{chart.px(low):.1f}" y="{chart.py(y) - 6:.1f}" '

@@ -60,6 +60,54 @@ def tick_text(value: float) -> str:
     return f"{value:.3g}".replace("-", "−")
 
 
+LABEL_LIMIT = 40  # characters of a point's label
+CHAR_W, LABEL_H = 6.2, 11  # a 10 px label's width per character (DejaVu Sans, generous) and height
+# Where a label may sit around its point, in order of preference: (dx, dy of the baseline, text-anchor).
+SPOTS = [(7, 4, "start"), (-7, 4, "end"), (6, -7, "start"), (-6, -7, "end"), (6, 15, "start"), (-6, 15, "end")]
+SPOTS += [(dx, dy + shift, a) for shift in (-13, 13, -26, 26, -39, 39) for dx, dy, a in SPOTS[:2]]
+
+
+def _box(x: float, y: float, dx: float, dy: float, anchor: str, text: str) -> tuple[float, float, float, float]:
+    width = CHAR_W * len(text)
+    x0 = x + dx if anchor == "start" else x + dx - width
+    return x0, y + dy - LABEL_H + 2, x0 + width, y + dy + 2
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def place_labels(labels: list[tuple[float, float, str, str]], marks: list[tuple[float, float, float]],
+                 area: tuple[float, float, float, float]) -> list[str]:
+    """Each point's label beside it, in its series' colour (grey for hollow marks), inside the plot, clear of
+    the other labels and points where a spot allows (greedy over SPOTS; the least-covered spot otherwise); a
+    label moved off its row gets a leader line.
+    Written here because the SVG is text: nothing measures the rendered text, so widths are estimated."""
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for x, y, text, colour in sorted(labels, key=lambda label: (label[1], label[0])):
+        others = [(mx - r, my - r, mx + r, my + r) for mx, my, r in marks if (mx, my) != (x, y)]
+        best = None
+        for dx, dy, anchor in SPOTS:
+            box = _box(x, y, dx, dy, anchor, text)
+            outside = (max(0, area[0] - box[0]) + max(0, box[2] - area[2]) + max(0, area[1] - box[1])
+                       + max(0, box[3] - area[3])) * LABEL_H
+            covered = sum(_overlap(box, other) for other in placed + others) + outside * 100
+            if best is None or covered < best[0]:
+                best = (covered, dx, dy, anchor, box)
+            if covered == 0:
+                break
+        _, dx, dy, anchor, box = best
+        placed.append(box)
+        if abs(dy - 4) > 12:  # moved off its point's row: a thin line says whose label it is
+            edge = box[0] if anchor == "start" else box[2]
+            out.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{edge:.1f}" y2="{(box[1] + box[3]) / 2:.1f}" '
+                       f'stroke="#8c959f" stroke-width="0.75"/>')
+        out.append(f'<text class="point-label" x="{x + dx:.1f}" y="{y + dy:.1f}" font-size="10" fill="{colour}" '
+                   f'text-anchor="{anchor}">{escape(text)}</text>')
+    return out
+
+
 @dataclass
 class Chart:
     x: Scale
@@ -75,7 +123,9 @@ class Chart:
     bottom: int = 46
     y_ticks: bool = True  # False for a categorical axis labelled by its rows
     parts: list[str] = field(default_factory=list)
-    legend: list[tuple[str, str, bool]] = field(default_factory=list)  # (text, colour, filled)
+    legend: list[tuple] = field(default_factory=list)  # (text, colour, filled[, the mark's radius])
+    marks: list[tuple[float, float, float]] = field(default_factory=list)  # (cx, cy, radius) of every point
+    labels: list[tuple[float, float, str, str]] = field(default_factory=list)  # (cx, cy, text, colour)
 
     @property
     def plot_w(self) -> float:
@@ -98,9 +148,10 @@ class Chart:
         stroke = ring or colour
         self.parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius}" fill="{fill}" stroke="{stroke}" '
                           f'stroke-width="{2.5 if ring else 1.5}"><title>{escape(tip)}</title></circle>')
+        self.marks.append((cx, cy, radius))
         if text:
-            self.parts.append(f'<text x="{cx + 7:.1f}" y="{cy + 4:.1f}" font-size="10" fill="#57606a">'
-                              f'{escape(text[:30])}</text>')
+            shown = text if len(text) <= LABEL_LIMIT else text[:LABEL_LIMIT - 1] + "…"
+            self.labels.append((cx, cy, shown, colour if filled else "#57606a"))
 
     def text(self, x: float, y: float, text: str, dx: float = 0, dy: float = 0, anchor: str = "start") -> None:
         self.parts.append(f'<text x="{self.px(x) + dx:.1f}" y="{self.py(y) + dy:.1f}" font-size="10" fill="#57606a" '
@@ -123,11 +174,12 @@ class Chart:
         self.parts.append(f'<line x1="{self.px(x):.1f}" y1="{self.top}" x2="{self.px(x):.1f}" '
                           f'y2="{self.top + self.plot_h:.1f}" stroke="{colour}"/>')
 
-    def row_label(self, y: float, text: str, limit: int, fill: str = "#1f2328") -> None:
-        """A categorical row's name, right-aligned left of the plot, cut to `limit` characters."""
+    def row_label(self, y: float, text: str, limit: int, fill: str = "#1f2328", tip: str | None = None) -> None:
+        """A categorical row's name, right-aligned left of the plot, cut to `limit` characters; its tooltip
+        `tip`, else the whole name."""
         shown = text if len(text) <= limit else text[:limit - 1] + "…"
         self.parts.append(f'<text x="{self.left - 8}" y="{self.py(y) + 4:.1f}" font-size="10" text-anchor="end" '
-                          f'fill="{fill}">{escape(shown)}<title>{escape(text)}</title></text>')
+                          f'fill="{fill}">{escape(shown)}<title>{escape(tip or text)}</title></text>')
 
     def svg(self) -> str:
         out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {self.width} {self.height}" '
@@ -149,11 +201,14 @@ class Chart:
         out.append(f'<text x="14" y="{mid:.1f}" font-size="12" text-anchor="middle" '
                    f'transform="rotate(-90 14 {mid:.1f})">{escape(self.y_label)}</text>')
         out += self.parts
+        out += place_labels(self.labels, self.marks, (self.left, self.top, self.left + self.plot_w,
+                                                      self.top + self.plot_h))
         legend_x = self.left + self.plot_w + 16
-        for i, (text, colour, filled) in enumerate(self.legend):
+        for i, (text, colour, filled, *radius) in enumerate(self.legend):
             y = self.top + 10 + 18 * i
             shown = text if len(text) <= 30 else text[:29] + "…"
-            out.append(f'<circle cx="{legend_x}" cy="{y}" r="4.5" fill="{colour if filled else "#fff"}" '
+            out.append(f'<circle cx="{legend_x}" cy="{y}" r="{radius[0] if radius else 4.5}" '
+                       f'fill="{colour if filled else "#fff"}" '
                        f'stroke="{colour}" stroke-width="1.5"/><text x="{legend_x + 10}" y="{y + 4}" '
                        f'font-size="11">{escape(shown)}<title>{escape(text)}</title></text>')
         out.append("</svg>")
