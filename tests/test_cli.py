@@ -85,6 +85,14 @@ def test_bad_paper_files_fail_before_work_with_file_line_and_field(tmp_path, mon
     assert main(["findings", "--paper", "gcfnet"]) == 2
     err = capsys.readouterr().err
     assert "findings.yaml:12: findings[0].deviate: one of the fields" in err and "did you mean deviates?" in err
+    findings.write_text(findings.read_text().replace("    deviate:", "    deviates:"))
+    claims = root / "maivar" / "claims.yaml"  # a paper not loaded (and cached) above
+    text = claims.read_text()
+    line = text[:text.index("  note:")].count("\n") + 1
+    claims.write_text(text.replace("  note:", "  notes:", 1))
+    assert main(["audit", "--paper", "maivar"]) == 2
+    err = capsys.readouterr().err
+    assert f"claims.yaml:{line}: " in err and ".notes: one of the fields" in err and "did you mean note?" in err
     findings.write_bytes("findings: [caf\xe9]\n".encode("latin-1"))
     assert main(["audit", "--paper", "gcfnet"]) == 2
     assert "findings.yaml:1: encoding: UTF-8 text" in capsys.readouterr().err

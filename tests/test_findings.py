@@ -370,3 +370,29 @@ def test_a_measured_contradiction_that_the_other_reading_explains_joins_the_read
     errors = [f for f in found if "gap" in f.measured_claims and f is not reading]
     assert reading.claims == ("gap",) and ("gap" in reading.measured_claims) is merged
     assert len(errors) == (0 if merged else 1) and all(f.severity == ERROR for f in errors)
+
+
+def test_a_sentence_read_as_several_numbers_names_each_with_its_rows_and_what_it_is(tmp_path):
+    """A sentence that prints no number, read as one quantity over two pairs of rows: the finding says what
+    the quantity is and gives each pair's value, not just the worst one."""
+    claims = """\
+claims:
+  - id: ratio-short
+    quote: "Cost grows in proportion to accuracy."
+    quantity: the cost ratio of two rows over their accuracy ratio
+    stated: 1.00
+    unit: x
+    op: approx
+    expr: "({1|16f|GFLOPs} / {1|8f|GFLOPs}) / ({1|16f|Top-1} / {1|8f|Top-1})"
+  - id: ratio-long
+    quote: "Cost grows in proportion to accuracy."
+    quantity: the cost ratio of two rows over their accuracy ratio
+    stated: 1.00
+    unit: x
+    op: approx
+    expr: "({1|64f|GFLOPs} / {1|32f|GFLOPs}) / ({1|64f|Top-1} / {1|32f|Top-1})"
+"""
+    [finding] = [f for f in _find(_paper(tmp_path, claims=claims)) if f.severity == ERROR]
+    assert set(finding.claims) == {"ratio-short", "ratio-long"}
+    assert ("read as the cost ratio of two rows over their accuracy ratio ≈ 1.00×; the tables give 1.686 for "
+            "16f vs 8f and 3.468 for 64f vs 32f") in finding.title

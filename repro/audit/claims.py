@@ -69,7 +69,7 @@ class ClaimResult:
             "computed_range": None if self.computed is None else [self.computed.lo, self.computed.hi],
             "expr": None if c.expr is None else c.expr.text,
             "consistent": self.consistent, "status": self.status, "explanation": self.explanation,
-            "reading": c.reading, "note": c.note, "source": c.source,
+            "reading": c.reading, "quantity": c.quantity, "note": c.note, "source": c.source,
         }
 
 

@@ -228,9 +228,10 @@ def _sentence(claim: Claim) -> tuple:
 
 
 def _stated_words(claim: Claim) -> str:
-    """The number a sentence states, as read: "1.8 pp", "≥ 0 pp"."""
+    """The number a sentence states, as read: "1.8 pp", "≥ 0 pp", "the FLOP ratio over the runtime ratio
+    ≈ 1.00×" where the claim names the quantity."""
     op = "" if claim.op == "eq" else OP_WORDS[claim.op] + " "
-    return op + with_unit(claim.stated_text, claim.unit)
+    return (f"{claim.quantity} " if claim.quantity else "") + op + with_unit(claim.stated_text, claim.unit)
 
 
 def _read_as(corrections: Mapping[CellKey, str]) -> str:
@@ -269,14 +270,23 @@ def _sentence_findings(paper: Paper, results: list[tuple[ClaimResult, dict[CellK
                 f"that with its digits cut", _claim_size(paper, worst), claims=ids,
                 inputs=inputs, detail=quote))
             continue
-        more = f" (and {len(group) - 1} more number{'s' if len(group) > 2 else ''} of the sentence)" \
-            if len(group) > 1 else ""
+        if len(group) > 1:  # each reading of the sentence by the rows it compares
+            readings = [r for r in group if r.computed is not None]
+            computed = " and ".join(f"{computed_text(r, paper)} for {_rows_compared(r.claim)}" for r in readings)
         found.append(Finding(
             slug("contradicted", claim.id), ERROR, "the text contradicts its tables",
-            f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{corrected}"
-            f"{more}",
+            f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{corrected}",
             _claim_size(paper, worst), claims=ids, inputs=inputs, detail=claim.note or ""))
     return found
+
+
+def _rows_compared(claim: Claim) -> str:
+    """The rows a claim's number is computed from, in order: "All E (Avg pool) vs FASTER32"; each after its
+    table ("T5 …") where they come from several tables."""
+    keys = claim.expr.refs if claim.expr is not None else claim.refs
+    tables = {k[0] for k in keys}
+    rows = dict.fromkeys(k[1] if len(tables) == 1 else f"T{k[0]} {k[1]}" for k in keys)
+    return " vs ".join(rows)
 
 
 def _relation_finding(paper: Paper, result: ClaimResult, corrections: Mapping[CellKey, str],

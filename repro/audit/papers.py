@@ -116,6 +116,7 @@ class Claim:
     unchecked: str | None
     source: str
     reading: str = "primary"
+    quantity: str | None = None  # what the stated number is, where the sentence prints none
 
     @property
     def refs(self) -> tuple[CellKey, ...]:
@@ -486,9 +487,15 @@ def _load_claims(paper: Paper) -> None:
             paper.claims.append(claim)
 
 
+CLAIM_FIELDS = ("id", "quote", "where", "stated", "unit", "op", "expr", "tolerance", "note", "unchecked", "reading",
+                "quantity")
+RELATION_FIELDS = ("id", "text", "stated", "unit", "op", "expr", "tolerance", "note")
+
+
 def _read_claim(reader: DataReader, paper: Paper, node: LocDict, name: str, kind: str) -> Claim:
     claim_id = reader.text(node, "id", name)
     name = f"{name} ({claim_id})"
+    reader.known(node, name, CLAIM_FIELDS if kind == "claim" else RELATION_FIELDS)
     quote = reader.text(node, "quote" if kind == "claim" else "text", name)
     stated_text = reader.text(node, "stated", name)
     if kind == "claim":
@@ -509,7 +516,8 @@ def _read_claim(reader: DataReader, paper: Paper, node: LocDict, name: str, kind
                  op=reader.choice(node, "op", name, OPS, "eq"), expr=expr,
                  tolerance=reader.tolerance(node, name), note=reader.text(node, "note", name, required=False),
                  unchecked=unchecked if expr is None else None, source=f"{reader.path}:{node.line}",
-                 reading=reader.choice(node, "reading", name, READINGS, "primary"))
+                 reading=reader.choice(node, "reading", name, READINGS, "primary"),
+                 quantity=reader.text(node, "quantity", name, required=False))
 
 
 def read_expr(reader: DataReader, paper: Paper, node: LocDict, key: str, name: str) -> Expression:
