@@ -18,6 +18,9 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 
 def install(session: nox.Session, extras: str = "") -> None:
+    # pip is quiet under nox; the first install downloads torch and mlflow, so say what the wait is
+    session.log("installing the suite and its pinned dependencies (the first time: torch, mlflow and more, a few "
+                "minutes)")
     session.install(*CONSTRAINTS, "-e", f".{extras}")
 
 

@@ -139,3 +139,24 @@ def test_a_table_too_wide_for_the_terminal_keeps_the_columns_that_matter():
     assert all(len(line) <= 80 for line in lines) and "paper/experiment-2" in narrow.getvalue()
     assert "title, pipeline left out; --json shows every column" in " ".join(narrow.getvalue().split())
     assert "pipeline" in wide.getvalue() and "left out" not in wide.getvalue()
+
+
+def test_proxy_checks_say_they_are_running_and_report_each_as_it_ends(tmp_path, monkeypatch, capsys):
+    """A proxy check trains for minutes: its name is printed before it starts, and its outcome as soon as it
+    ends, before the next one starts (not all at the end)."""
+    from repro.run import proxy
+
+    seen: list[str] = []
+
+    def check(name: str):
+        def run(ctx):
+            seen.append(capsys.readouterr().out)  # what the user has read when the check starts
+            return proxy.ProxyOutcome(held=True, values={"top1": 0.5}, summary=f"{name} summary")
+        return proxy.ProxyCheck(name, f"the claim of {name}", "Sec. 1", run)
+
+    monkeypatch.setattr(proxy, "checks", lambda paper: [check("first"), check("second")])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["proxy", "--paper", "gcfnet", "--out", str(tmp_path / "runs"), "--tracking-uri", uri]) == 0
+    assert "gcfnet proxy check first: running on synthetic data (the claim of first)" in seen[0]
+    assert "proxy check second: running" in seen[1] and "first: held on proxy data" in seen[1]
+    assert "second: held on proxy data" in capsys.readouterr().out

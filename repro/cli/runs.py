@@ -116,13 +116,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_proxies(papers: list, args: argparse.Namespace, kept: list) -> None:
+    from ..audit.words import short
     from ..console import terminal_width
-    from ..run.proxy import outcome_json, run_checks
+    from ..run.proxy import each_check, outcome_json
+
+    def starting(check) -> None:  # a check trains for minutes: say so before, not only after
+        print(textwrap.fill(f"{paper.id} proxy check {check.id}: running on synthetic data ({short(check.claim, 120)})",
+                            terminal_width(), subsequent_indent="  "), flush=True)
 
     for paper in papers:
         out = getattr(args, "out_runs", None) or ("proxy-runs" if hasattr(args, "out_runs") else args.out)
-        for check, outcome, seconds in run_checks(paper, Path(out), args.tracking_uri,
-                                                  only=getattr(args, "check", None), kept=kept):
+        for check, outcome, seconds in each_check(paper, Path(out), args.tracking_uri, getattr(args, "check", None),
+                                                  show_progress=sys.stderr.isatty(), kept=kept, starting=starting):
             word = "held" if outcome.held else "did NOT hold"
             print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s)")
             print(textwrap.fill(outcome.summary, terminal_width(), initial_indent="  ", subsequent_indent="  "))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,12 +71,21 @@ def run_checks(paper: Paper, out_dir: Path, uri: str | None = None, only: str | 
                show_progress: bool = False, kept: list | None = None) -> list[tuple[ProxyCheck, ProxyOutcome, float]]:
     """Run the paper's proxy checks and log each outcome; returns (check, outcome, seconds). With a `kept`
     list, an outcome the store did not take is appended there (pending.Kept) and the next check runs."""
+    return list(each_check(paper, out_dir, uri, only, show_progress, kept))
+
+
+def each_check(paper: Paper, out_dir: Path, uri: str | None = None, only: str | None = None,
+               show_progress: bool = False, kept: list | None = None,
+               starting: Callable[[ProxyCheck], None] | None = None,
+               ) -> Iterator[tuple[ProxyCheck, ProxyOutcome, float]]:
+    """As run_checks, yielding each outcome as soon as it is logged; `starting` hears of each check first."""
     from ..store.pending import Kept
 
-    results = []
     for check in checks(paper):
         if only and check.id != only:
             continue
+        if starting is not None:
+            starting(check)
         began = time.perf_counter()
         outcome = check.run(ProxyContext(paper, Path(out_dir), uri, show_progress))
         seconds = time.perf_counter() - began
@@ -86,8 +95,7 @@ def run_checks(paper: Paper, out_dir: Path, uri: str | None = None, only: str | 
             if kept is None:
                 raise
             kept.append(exc)
-        results.append((check, outcome, seconds))
-    return results
+        yield check, outcome, seconds
 
 
 def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds: float,
