@@ -14,7 +14,7 @@ from typing import Any
 
 from ..engine.config import TrainConfig
 from ..errors import DataError
-from ..audit.papers import CellKey, Paper
+from ..audit.papers import CellKey, DataReader, Paper
 from ..audit.verdicts import CITATION, CITED, NOT_MEASURABLE
 from ..yamlsrc import LocDict, LocList, load_yaml
 
@@ -103,24 +103,12 @@ def accuracy_cells(paper: Paper) -> list[CellKey]:
     return [cell.key for cell in paper.cells() if cell.kind == "accuracy"]
 
 
-class _ExperimentReader:
+class _ExperimentReader(DataReader):
+    """DataReader with the paper whose cells an experiment names."""
+
     def __init__(self, path: Path, paper: Paper):
-        self.path, self.paper = path, paper
-
-    def fail(self, line: int | None, name: str, expected: str) -> DataError:
-        return DataError(self.path, line, name, expected)
-
-    def mapping(self, node: Any, line: int, name: str) -> LocDict:
-        if not isinstance(node, LocDict):
-            raise self.fail(line, name, f"a mapping, got {type(node).__name__}")
-        return node
-
-    def text(self, node: LocDict, key: str, name: str, default: str | None = None) -> str:
-        if node.get(key) is None:
-            if default is not None:
-                return default
-            raise self.fail(node.line, f"{name}.{key}", "a value (this field is required)")
-        return str(node[key]).strip()
+        super().__init__(path)
+        self.paper = paper
 
     def cells(self, node: Any, line: int, name: str) -> tuple[CellKey, ...]:
         """`{table, row | rows, column | columns}` or a list of them; rows/columns may be `all`."""
@@ -178,7 +166,7 @@ def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experime
     settings = reader.mapping(train.get("config") or LocDict(), train.line_of("config"), f"{name}.train.config")
     config = TrainConfig.from_mapping(settings, f"{reader.path}: {name}.train.config")
     model = reader.mapping(node.get("model"), node.line_of("model"), f"{name}.model")
-    metric = reader.text(node, "metric", name, default="top1")
+    metric = reader.text(node, "metric", name, required=False) or "top1"
     if metric not in METRICS:
         raise reader.fail(node.line_of("metric"), f"{name}.metric", f"one of {', '.join(METRICS)}")
     splits = data.get("splits", [])
@@ -205,7 +193,8 @@ def _experiment(reader: _ExperimentReader, node: LocDict, name: str) -> Experime
         split=split, splits=tuple(splits),
         train_subset=str(data.get("train", "train")),
         test_subset=str(data.get("test", "test")), model=reader.text(model, "name", f"{name}.model"),
-        model_args=dict(model.get("args") or {}), pipeline=reader.text(node, "pipeline", name, default="classify"),
+        model_args=dict(model.get("args") or {}),
+        pipeline=reader.text(node, "pipeline", name, required=False) or "classify",
         train=stages["train"], test=stages["test"], config=config, metric=metric, proxy=dict(proxy),
         pipeline_args=dict(node.get("pipeline_args") or {}), notes=str(node.get("notes") or ""),
         source=f"{reader.path}:{node.line}")
@@ -234,7 +223,7 @@ def load_experiments(paper: Paper) -> ExperimentSet:
         node = reader.mapping(node, top["not_run"].line_of(index), name)
         cells = reader.cells(node.get("cells"), node.line_of("cells"), f"{name}.cells")
         cited = all(CITATION.search(row) for _, row, _ in cells)
-        cause = reader.text(node, "cause", name, default=CITED if cited else NOT_MEASURABLE)
+        cause = reader.text(node, "cause", name, required=False) or (CITED if cited else NOT_MEASURABLE)
         if cause not in (CITED, NOT_MEASURABLE):
             raise reader.fail(node.line, f"{name}.cause", f"{CITED!r} or {NOT_MEASURABLE!r}, got {cause!r}")
         found.not_run.append(NotRun(cells, reader.text(node, "reason", name), f"{path}:{node.line}", cause))
