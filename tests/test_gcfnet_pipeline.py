@@ -15,7 +15,7 @@ from torch import nn
 from baselines.proxy_nets import small3d
 from papers.gcfnet import pipeline as gp
 from papers.gcfnet.models import gcf_head
-from repro.data.dataset import Item
+from repro.data.dataset import Item, ragged_collate
 from repro.data.synth import synthesize
 from repro.engine import checkpoint
 from repro.engine.config import TrainConfig
@@ -143,7 +143,7 @@ def test_dense_clips_forward_averages_the_clip_softmax_of_videos_of_any_length()
         expected = torch.stack([net(v).softmax(-1).mean(0) for v in videos])
     assert out.shape == (2, 1, 8)
     assert torch.allclose(out.softmax(-1)[:, 0], expected, atol=1e-6)  # the engine's video score
-    batch = gp.ragged_collate([Item(v, 1, i) for i, v in enumerate(videos)])
+    batch = ragged_collate([Item(v, 1, i) for i, v in enumerate(videos)])
     assert [tuple(v.shape) for v in batch.views] == [tuple(v.shape) for v in videos]
 
 

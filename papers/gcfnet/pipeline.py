@@ -28,7 +28,7 @@ from torch import nn
 
 from papers.gcfnet.models import GCFHead, gcf_loss
 from repro import models
-from repro.data.dataset import Batch, Item, Skipped, VideoDataset
+from repro.data.dataset import Item, RaggedViews, Skipped, VideoDataset
 from repro.data.protocols import make_protocol
 from repro.engine import checkpoint
 from repro.engine.loop import Task
@@ -212,32 +212,6 @@ def _same_model(ctx: Context, experiment_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- D-Clips
-
-def ragged_collate(batch: list[Item | Skipped]) -> Batch:
-    """As repro.data.dataset.collate, but `views` is a list of (V_i, C, T, H, W): videos of different lengths
-    give different numbers of dense clips, and batches need not be of one video."""
-    items = [b for b in batch if isinstance(b, Item)]
-    return Batch([i.views for i in items], torch.tensor([i.label for i in items], dtype=torch.long),
-                 torch.tensor([i.index for i in items], dtype=torch.long), [b for b in batch if isinstance(b, Skipped)])
-
-
-class RaggedViews(torch.utils.data.Dataset):
-    """A VideoDataset whose batches keep each video's own number of views (`ragged_collate`)."""
-
-    collate = staticmethod(ragged_collate)
-
-    def __init__(self, base: VideoDataset):
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> Item | Skipped:
-        return self.base[index]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.base.set_epoch(epoch)
-
 
 def dense_clips_forward(model: nn.Module, views: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
     """Every clip of every video through the model in one batch; returns (B, 1, K) log of each video's mean clip

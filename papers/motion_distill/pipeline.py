@@ -37,7 +37,7 @@ from torch import nn
 from papers.motion_distill.models import DualActionStream, gram_loss, mar_mse_loss, multi_level_mae
 from repro import models
 from repro.data import transforms as T
-from repro.data.dataset import Batch, Item, Skipped, VideoDataset
+from repro.data.dataset import Item, RaggedViews, Skipped, VideoDataset
 from repro.data.flow import BOUND, extract_flow, flow_dir, flow_length, read_flow
 from repro.data.splits import Sample
 from repro.engine import checkpoint
@@ -195,32 +195,6 @@ class RGBFlowDataset(torch.utils.data.Dataset):
             out.append(torch.cat([colour, motion]))
         per_crop = [v.reshape(v.shape[0], num_clips, clip_len, *v.shape[-2:]).transpose(0, 1) for v in out]
         return torch.stack(per_crop, dim=1).flatten(0, 1)
-
-
-def ragged_collate(batch: list[Item | Skipped]) -> Batch:
-    """As repro.data.dataset.collate, but `views` is a list of (V_i, C, T, H, W): dense testing gives videos of
-    different lengths different numbers of clips (MARS test_single_stream.py scores every clip)."""
-    items = [b for b in batch if isinstance(b, Item)]
-    return Batch([i.views for i in items], torch.tensor([i.label for i in items], dtype=torch.long),
-                 torch.tensor([i.index for i in items], dtype=torch.long), [b for b in batch if isinstance(b, Skipped)])
-
-
-class RaggedViews(torch.utils.data.Dataset):
-    """A dataset whose batches keep each video's own number of views (`ragged_collate`)."""
-
-    collate = staticmethod(ragged_collate)
-
-    def __init__(self, base):
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> Item | Skipped:
-        return self.base[index]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.base.set_epoch(epoch)
 
 
 def rgb_part(views: torch.Tensor) -> torch.Tensor:

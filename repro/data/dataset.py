@@ -143,6 +143,32 @@ def collate(batch: list[Item | Skipped]) -> Batch:
                  torch.tensor([i.index for i in items]), skipped)
 
 
+def ragged_collate(batch: list[Item | Skipped]) -> Batch:
+    """As `collate`, but `views` is a list of (V_i, C, T, H, W): dense testing gives videos of different lengths
+    different numbers of clips (MARS test_single_stream.py and GCF-Net's D-Clips score every clip)."""
+    items = [b for b in batch if isinstance(b, Item)]
+    return Batch([i.views for i in items], torch.tensor([i.label for i in items], dtype=torch.long),
+                 torch.tensor([i.index for i in items], dtype=torch.long), [b for b in batch if isinstance(b, Skipped)])
+
+
+class RaggedViews(torch.utils.data.Dataset):
+    """A dataset whose batches keep each video's own number of views (`ragged_collate`)."""
+
+    collate = staticmethod(ragged_collate)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Item | Skipped:
+        return self.base[index]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.base.set_epoch(epoch)
+
+
 def loader(dataset: VideoDataset, *, batch_size: int, workers: int = 0, shuffle: bool = False,
            seed: int = 0) -> torch.utils.data.DataLoader:
     """A DataLoader with `collate`, persistent workers (they keep their size cache) and a seeded order."""
