@@ -89,3 +89,45 @@ def test_a_real_deviation_still_fails(tmp_path):
                 ("1", "B", "V"): judge(paper.cell("1", "B", "V"), Measurement(8.00))}
     results = {r.claim.id: r for r in claims_on_measured_values(paper, verdicts)}
     assert results["a-is-k-b"].consistent is False and results["restates-a"].consistent is False
+
+
+def test_a_rounded_number_the_sentence_computes_keeps_its_rounding_on_measured_values(tmp_path):
+    """FASTER's "only 5% of the GFLOPs": measured, the share is 4.8, which the printed 5 rounds from; a
+    measured 4.4 does not. The "from the measurements" column shows the measured number, not the printed cell."""
+    from repro.audit.claims import computed_text
+
+    tables = """\
+tables:
+  - table: "1"
+    caption: Costs.
+    columns:
+      - {label: GFLOPs, unit: GFLOPs, kind: flops}
+    rows:
+      - {label: Ours, values: ["17.3"]}
+      - {label: Theirs, values: ["359"]}
+"""
+    claims = """\
+claims:
+  - id: share
+    quote: "Ours uses only 5% of Theirs' GFLOPs."
+    stated: 5
+    unit: "%"
+    expr: "100 * {1|Ours|GFLOPs} / {1|Theirs|GFLOPs}"
+  - id: theirs
+    quote: "Theirs costs 359 GFLOPs."
+    stated: 359
+    unit: GFLOPs
+    expr: "{1|Theirs|GFLOPs}"
+"""
+    paper = load_paper(write_paper(tmp_path, tables=tables, claims=claims))
+
+    def on(ours: float, theirs: float) -> dict:
+        values = {"Ours": ours, "Theirs": theirs}
+        verdicts = {c.key: judge(c, Measurement(values[c.row])) for c in paper.cells()}
+        return {r.claim.id: r for r in claims_on_measured_values(paper, verdicts)}
+
+    held = on(18.1, 377.1)  # 4.80%
+    assert held["share"].consistent is True, held["share"].explanation
+    assert held["theirs"].consistent is False and computed_text(held["theirs"], paper, measured=True) == "377.1"
+    assert computed_text(held["theirs"], paper) == "359"  # on the printed tables: the cell as printed
+    assert on(16.6, 377.1)["share"].consistent is False  # 4.40% does not round to 5

@@ -73,15 +73,20 @@ class ClaimResult:
         }
 
 
-def computed_text(result: ClaimResult, paper: Paper) -> str:
+def restates_one_cell(claim: Claim) -> bool:
+    """The claim's number is one cell as it stands ("FASTER32 costs 67.7 GFLOPs"), not computed from cells."""
+    expr = claim.expr
+    return expr is not None and len(expr.refs) == 1 and bool(REF.fullmatch(expr.text.strip()))
+
+
+def computed_text(result: ClaimResult, paper: Paper, measured: bool = False) -> str:
     """What the tables give for a claim, as shown beside it: the printed cell itself when the claim restates one
-    cell; else the value at one digit more than the stated number (so a truncation shows), or at the printed
-    precision of a relation's printed side."""
+    cell (the measured value, for a result on `measured` values); else the value at one digit more than the
+    stated number (so a truncation shows), or at the printed precision of a relation's printed side."""
     if result.computed is None:
         return "—"
-    expr = result.claim.expr
-    if expr is not None and len(expr.refs) == 1 and REF.fullmatch(expr.text.strip()):
-        return paper.cell(*expr.refs[0]).printed
+    if restates_one_cell(result.claim) and not measured:
+        return paper.cell(*result.claim.expr.refs[0]).printed
     return show(result.computed.mid, result.decimals + (1 if result.claim.kind == "claim" else 0))
 
 
@@ -127,13 +132,15 @@ def check(claim: Claim, lookup: Mapping[CellKey, Interval], *, point_stated: boo
     """Evaluate one claim over `lookup` (published cells, or measured ones).
 
     `point_stated` judges against the stated number itself rather than the interval it rounds from: over
-    measured values the tolerance already lives in the cells' intervals."""
+    measured values the tolerance already lives in the cells' intervals, so a claim that restates one cell
+    agrees with that cell's verdict. A claim that computes its number keeps the rounding the sentence printed
+    it with ("5%" is 4.5 to 5.5)."""
     stated = _stated_interval(claim, lookup)
     places = claim.stated.decimals if decimals is None and isinstance(claim.stated, Printed) else (decimals or 0)
     if claim.expr is None:
         return ClaimResult(claim, stated, None, None, f"unchecked: {claim.unchecked}", places)
     computed = claim.expr.evaluate(lookup)
-    if point_stated and isinstance(claim.stated, Printed):
+    if point_stated and isinstance(claim.stated, Printed) and restates_one_cell(claim):
         stated = Interval.exact(stated.mid)
     shown = f"the tables give {show(computed.mid, places + 1)}"
     if not (math.isfinite(computed.lo) and math.isfinite(computed.hi)):  # any verdict would be vacuous
