@@ -74,11 +74,37 @@ def test_a_dependency_cycle_fails_when_the_file_is_read(toy):
 
 
 def test_data_roots_by_layout_or_one_for_all(tmp_path):
-    assert parse_data_roots(["/data/k400"]) == {None: Path("/data/k400")}
-    assert parse_data_roots(["ucf101=/d/ucf", "hmdb51=/d/hmdb"]) == {"ucf101": Path("/d/ucf"),
-                                                                     "hmdb51": Path("/d/hmdb")}
+    k400, ucf, hmdb = (tmp_path / name for name in ("k400", "ucf", "hmdb"))
+    for folder in (k400, ucf, hmdb):
+        folder.mkdir()
+    assert parse_data_roots([str(k400)]) == {None: k400}
+    assert parse_data_roots([f"ucf101={ucf}", f"hmdb51={hmdb}"]) == {"ucf101": ucf, "hmdb51": hmdb}
     with pytest.raises(ValueError, match="unknown layout 'ucf'"):
-        parse_data_roots(["ucf=/d/ucf"])
+        parse_data_roots([f"ucf={ucf}"])
+    with pytest.raises(ValueError, match=f"--data-root hmdb51={tmp_path / 'gone'}: .* is not there; expected a folder"):
+        parse_data_roots([f"ucf101={ucf}", f"hmdb51={tmp_path / 'gone'}"])
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="is a file; expected a folder"):
+        parse_data_roots([str(tmp_path / "a-file")])
+
+
+def test_reproduce_with_a_missing_data_root_stops_before_any_work(toy, tmp_path, capsys):
+    command = ["reproduce", "--paper", "toy", "--data-root", str(tmp_path / "gone"), "--out", str(tmp_path / "reports"),
+               "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    assert f"error: --data-root {tmp_path / 'gone'}: {tmp_path / 'gone'} is not there" in captured.err
+    assert captured.out == "" and not (tmp_path / "reports").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_data_not_in_its_layout_fails_the_run_with_the_message_not_a_traceback(toy, tmp_path):
+    lines = []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outcomes = run_all(_experiments(), {None: empty}, out_dir=tmp_path, report=lines.append, show_progress=False,
+                       uri=f"sqlite:///{tmp_path}/m.db")
+    assert outcomes[0].status == FAILED and str(empty) in outcomes[0].detail
+    assert not any("Traceback" in line for line in lines)
 
 
 def test_reproduce_with_data_root_runs_every_experiment_and_reports_them(toy, ucf101_tree, tmp_path, capsys):

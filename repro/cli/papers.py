@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..argtypes import device, out_file, out_folder
 from .common import said_kept, tracking_option
-from .runs import allowance_option, full_runs, run_proxies, speed_options
+from .runs import allowance_option, full_run_inputs, full_runs, run_proxies, speed_options
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -173,14 +173,17 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     papers = load_papers(args.paper)
     check_paper_data(load_papers())
+    full = full_run_inputs(args) if args.data_root else None
+    if args.data_root and full is None:
+        return 2
     kept: list = []
     if not args.no_measure:
         from ..console import print_costs
 
         print_costs(_measure_costs(papers, args, kept))
     code = 0
-    if args.data_root:
-        code = full_runs(papers, args)  # the full protocol on the user's data, instead of the proxy checks
+    if full is not None:
+        code = full_runs(papers, args, full)  # the full protocol on the user's data, instead of the proxy checks
     elif not args.no_proxy:
         run_proxies(papers, args, kept)
     # the index always covers every paper; the findings printed are the reproduced papers'

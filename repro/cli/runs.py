@@ -61,20 +61,27 @@ def _weights(args: argparse.Namespace) -> dict[str, Path] | None:
     return weights
 
 
-def full_runs(papers: list, args: argparse.Namespace) -> int:
-    """Every experiment of each paper on the user's data (repro.run.full_runs); 1 when a run failed."""
-    from ..console import print_rows
-    from ..run.experiments import load_experiments
-    from ..run.full_runs import FAILED, parse_data_roots, run_all
+def full_run_inputs(args: argparse.Namespace) -> tuple[dict, dict[str, Path]] | None:
+    """The --data-root folders and --weights of a full run, checked before any work; None after saying why."""
+    from ..run.full_runs import parse_data_roots
 
     weights = _weights(args)
     if weights is None:
-        return 2
+        return None
     try:
-        roots = parse_data_roots(args.data_root)
+        return parse_data_roots(args.data_root), weights
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
+
+
+def full_runs(papers: list, args: argparse.Namespace, inputs: tuple[dict, dict[str, Path]]) -> int:
+    """Every experiment of each paper on the user's data (repro.run.full_runs); 1 when a run failed."""
+    from ..console import print_rows
+    from ..run.experiments import load_experiments
+    from ..run.full_runs import FAILED, run_all
+
+    roots, weights = inputs
     rows = []
     for paper in papers:
         outcomes = run_all(load_experiments(paper).experiments, roots, out_dir=Path(args.out_runs or "."),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import DataError
 from ..data.layouts import LAYOUTS
 from .experiments import Experiment, dependencies, ordered
 from ..store.runlog import RunLog
@@ -39,6 +40,11 @@ def parse_data_roots(values: Sequence[str]) -> dict[str | None, Path]:
                              f"LAYOUT one of {', '.join(LAYOUTS)}")
         else:
             roots[None] = Path(value)
+    for given, root in roots.items():  # before any run starts, not as one traceback per experiment
+        if not root.is_dir():
+            where = f"{given}={root}" if given else str(root)
+            raise ValueError(f"--data-root {where}: {root} is {'a file' if root.exists() else 'not there'}; "
+                             f"expected a folder")
     return roots
 
 
@@ -73,6 +79,8 @@ def run_all(experiments: Sequence[Experiment], roots: dict[str | None, Path], *,
             try:
                 final = run_experiment(experiment, data_root=root, resume=resume, out_dir=out_dir, **options)
                 outcome = Outcome(experiment, RAN, f"{experiment.metric} {final.get(experiment.metric)}")
+            except DataError as exc:  # the data is not as its layout says: the message says where, no traceback
+                outcome = Outcome(experiment, FAILED, str(exc))
             except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others go on
                 outcome = Outcome(experiment, FAILED, f"{type(exc).__name__}: {exc}")
                 report(f"{experiment.name}: failed\n{traceback.format_exc(limit=3)}")
