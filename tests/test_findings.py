@@ -122,6 +122,7 @@ def test_swapped_numbers_truncation_reading_and_unchecked(tmp_path):
     assert slip.severity == SLIP and slip.claims == ("share",) and slip.size.text() == "+0.12 pp"
     reading = found["holds under one reading"]  # 89.08 - 34.6 = 54.48: not "50", but "at least 50" holds
     assert reading.severity == READING and reading.claims == ("gap",)
+    assert reading.title.endswith("fails read as 50 pp (the tables give 54.5) and holds read as ≥ 50 pp")
     assert found["cannot be checked"].severity == UNCHECKED and found["cannot be checked"].claims == ("figure",)
 
 

@@ -214,10 +214,12 @@ def _readings(paper: Paper, results: Iterable[ClaimResult], failing: dict[str, C
         failing.pop(result.claim.id)
         claim = result.claim
         alternative = holding[_sentence(claim)][0].claim
+        first, other = _stated_words(claim), _stated_words(alternative)
+        readings = (f"fails read as {first} (the tables give {computed_text(result, paper)}) and holds read as "
+                    f"{other}") if first != other else "fails as first read and holds under another reading"
         found.append(Finding(
             slug("reading", claim.id), READING, "holds under one reading",
-            f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” fails as first read and holds as read in "
-            f"{alternative.id}", _claim_size(paper, result),
+            f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” {readings}", _claim_size(paper, result),
             claims=(claim.id,), inputs=key_cells(claim, printed), detail=alternative.note or ""))
     return found
 
