@@ -43,7 +43,7 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
         for number, f in enumerate(view.findings, 1):
             if f not in found:
                 continue
-            head = f"  F{number:<3}{f.severity_words}" + (f", {f.size.text()}" if f.size else "")
+            head = f"  F{number:<3}{f.severity_words}" + (f", {f.size_words}" if f.size else "")
             print(head, file=out)
             print(textwrap.fill(f.title, width, initial_indent="       ", subsequent_indent="       "), file=out)
             evidence = [*f.claims, *(f"{c} (measured)" for c in f.measured_claims)]

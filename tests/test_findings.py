@@ -188,7 +188,7 @@ def test_findings_command_prints_and_exits_zero(tmp_path, monkeypatch, capsys):
     assert cli.main(["findings"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("toy: ") and "misprinted" not in out.split("\n")[0]
-    assert "error, +0.4 GFLOPs" in out
+    assert "error, off by +0.4 GFLOPs" in out
     assert max(len(line) for line in out.splitlines()) <= 120
     assert cli.main(["findings", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -83,6 +83,20 @@ class Finding:
         return SEVERITIES[self.severity]
 
     @property
+    def size_label(self) -> str:
+        """The words before the size, so it never reads as part of the sentence before it ("69.01 −0.06 pp")."""
+        if self.size is None:
+            return ""
+        if self.size.far:
+            return "should be"
+        return "first reading off by" if self.severity == READING else "off by"
+
+    @property
+    def size_words(self) -> str:
+        """"off by +0.4 GFLOPs", "should be ×8.0"; "" without a size."""
+        return f"{self.size_label} {self.size.text()}" if self.size else ""
+
+    @property
     def size_meaning(self) -> str:
         """What the size shown beside the finding measures, for a reader who hovers over it."""
         if self.size is None:
