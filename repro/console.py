@@ -38,14 +38,20 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
     for view in views:
         found = view.major_findings if only_severe else view.findings
         major = len(view.major_findings)
-        print(f"{view.paper.id}: {major} finding{'' if major == 1 else 's'} ({view.finding_breakdown() or 'none'})",
-              file=out)
+        print(textwrap.fill(f"{view.paper.id}: {major} finding{'' if major == 1 else 's'} "
+                            f"({view.finding_breakdown() or 'none'})", width, subsequent_indent="  "), file=out)
+        sentences_said = False
         for number, f in enumerate(view.findings, 1):
             if f not in found:
                 continue
-            head = f"  F{number:<3}{f.severity_words}" + (f", {f.size_words}" if f.size else "")
-            print(head, file=out)
-            print(textwrap.fill(f.title, width, initial_indent="       ", subsequent_indent="       "), file=out)
+            first = "       "
+            if f in view.major_findings:  # numbered as on the page
+                print(f"  F{number:<3}{f.severity_words}" + (f", {f.size_words}" if f.size else ""), file=out)
+            else:  # a sentence nothing can check: listed, not counted or numbered (the page folds them too)
+                if not sentences_said:
+                    print("  Sentences of the text that nothing here can check:", file=out)
+                sentences_said, first = True, "     – "
+            print(textwrap.fill(f.title, width, initial_indent=first, subsequent_indent="       "), file=out)
             evidence = [*f.claims, *(f"{c} (measured)" for c in f.measured_claims)]
             evidence += [cell_words(k) for k in f.deviating]
             if evidence:

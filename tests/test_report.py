@@ -132,6 +132,12 @@ def test_the_lead_the_count_and_the_list_agree_on_the_findings(real_pages):
         assert lead.startswith(f"{listed} finding") or (listed == 0 and lead.startswith("Nothing")), paper_id
         if sentences:
             assert f"{sentences} sentence" in lead and f"{sentences} sentence" in stat[2], paper_id
+        explained = re.search(r"explains? the (\d+) checks? that fails? here: ([^.]*)\.", lead)
+        if explained:  # the kinds it names add up to the total, and the text claims to the stat box's
+            parts = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) ([a-z ]+?)(?:,| and |$)", explained[2]))
+            assert sum(parts.values()) == int(explained[1]), (paper_id, explained[0])
+            text_fail = re.search(r'<div class="stat"><b>(\d+) <small>of \d+</small></b>text claims fail', header)
+            assert parts.get("text claims", parts.get("text claim", 0)) == int(text_fail[1]), paper_id
 
 
 def test_every_row_and_point_of_a_plot_has_its_own_name(real_pages):

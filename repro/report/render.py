@@ -15,7 +15,7 @@ from .. import __version__
 from ..atomic import remove_stale_temps, write_text_atomic
 from ..audit.citations import DIFFERS, EQUAL, NOT_FOUND, OTHER_CONFIG, ROUNDED
 from ..audit.claims import OP_WORDS, computed_text
-from ..audit.findings import ERROR, QUOTED, READING, SLIP, UNCHECKED
+from ..audit.findings import CANNOT_CHECK, ERROR, QUOTED, READING, SLIP, UNCHECKED
 from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
@@ -49,6 +49,21 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def _explained_parts(view: PaperView, shown: list) -> str:
+    """": 5 text claims, 10 relations and 7 measured cells": what the findings explain, as the page's sections
+    count it; "" where there is one kind."""
+    kinds = {c.id: c.kind for c in view.paper.claims}
+    claimed = [kinds.get(cid) for f in shown if f.cause != CANNOT_CHECK for cid in f.claims]
+    measured_claims, deviating = (sum(len(f.measured_claims) for f in shown), sum(len(f.deviating) for f in shown))
+    parts = [_plural(claimed.count("claim"), "text claim"), _plural(claimed.count("relation"), "relation"),
+             _plural(measured_claims, "claim on measured values", "claims on measured values"),
+             _plural(deviating, "measured cell that deviates", "measured cells that deviate")]
+    parts = [p for p in parts if not p.startswith("0 ")]
+    if len(parts) < 2:
+        return ""
+    return ": " + ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def summary_sentence(view: PaperView) -> str:
     """The page's lead, generated from the findings and the verdicts (never typed)."""
     shown = view.major_findings
@@ -65,13 +80,16 @@ def summary_sentence(view: PaperView) -> str:
     kinds += [f"{fc[UNCHECKED]} that cannot be checked, with the reason"] if fc[UNCHECKED] else []
     if kinds:
         listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
-        fails = f" {'It explains' if len(shown) == 1 else 'Together they explain'} the {_plural(explained, 'check')} " \
-                f"that {'fails' if explained == 1 else 'fail'} here." if explained else ""
+        fails = (f" {'It explains' if len(shown) == 1 else 'Together they explain'} the "
+                 f"{_plural(explained, 'check')} that {'fails' if explained == 1 else 'fail'} here"
+                 f"{_explained_parts(view, shown)}.") if explained else ""
         parts.append(f"{_plural(len(shown), 'finding')}: {listed}.{fails}")
     else:
         parts.append("Nothing that the tables and measurements can check fails.")
     if sentences:
-        parts.append(f"{_plural(sentences, 'sentence')} of the text cannot be checked.")
+        claims = sum(len(f.claims) for f in view.unchecked_sentences)
+        parts.append(f"{_plural(sentences, 'sentence')} of the text"
+                     f"{f' ({claims} claims)' if claims != sentences else ''} cannot be checked.")
     reproduced = cells[REPRODUCED] + cells[CONVENTION]
     convention = f", {cells[CONVENTION]} of them under the paper's counting convention" if cells[CONVENTION] else ""
     pending = f" ({causes[PENDING]} more can be measured here: run repro costs)" if causes[PENDING] else ""

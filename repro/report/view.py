@@ -26,7 +26,7 @@ Extras = Mapping[tuple[str, str], Measurement]
 # a count of findings in a table cell, singular and plural: "2 errors · 1 slip · 3 readings"
 BREAKDOWN_WORDS = {ERROR: ("error", "errors"), SLIP: ("slip", "slips"), READING: ("reading", "readings"),
                    QUOTED: ("quoted cost not reproduced", "quoted costs not reproduced"),
-                   UNCHECKED: ("unchecked", "unchecked")}
+                   UNCHECKED: ("cannot be checked", "cannot be checked")}
 
 
 @dataclass
