@@ -28,6 +28,7 @@ from .svg import PALETTE, Chart, Scale
 if TYPE_CHECKING:
     from .view import PaperView
 
+APART_PX = 4  # a printed cost closer than this to its measured one would hide under it: the tooltip says both
 VERDICT_COLOURS = {REPRODUCED: "#1a7f37", CONVENTION: "#1b7c83", DEVIATES: "#bf8700"}
 CITED_GREY = "#8c959f"
 
@@ -155,23 +156,23 @@ def accuracy_cost_plots(table: Table, spec: PlotSpec, verdicts: Mapping[CellKey,
         chart.legend.append((names[index] if len(pairs) > 1 else "the paper's rows", colour, True))
     if any(p[4] for p in points):
         chart.legend.append(("cited from other papers", CITED_GREY, False))
-    if any(p[6] is not None for p in points):
+    if any(p[6] is not None and abs(chart.px(p[6]) - chart.px(p[2])) >= APART_PX for p in points):
         chart.legend.append(("small: printed cost", CITED_GREY, False, 2.5))
     names_of = _point_names([p[1] for p in points]) if len(pairs) <= 2 else {}
     for index, row, total, accuracy, cited, shown, printed in points:
         colour = CITED_GREY if cited else PALETTE[index % len(PALETTE)]
         tip = f"{row} · {pairs[index][0].label}: {shown}"
-        if printed is not None:
+        apart = printed is not None and abs(chart.px(printed) - chart.px(total)) >= APART_PX
+        if apart:
             chart.line([(printed, accuracy), (total, accuracy)], colour, dash=True, width=1)
             chart.point(printed, accuracy, colour, f"{row}: the printed cost, {show(printed)} {unit}", filled=False,
                         radius=2.5)
-        chart.point(total, accuracy, colour, tip, filled=not cited,
-                    text=names_of.get(row))
+        chart.point(total, accuracy, colour, tip, filled=not cited, text=names_of.get(row))
     measured_any = any(p[6] is not None for p in points)
     caption = (f"Each printed row of Table {table.table} at its accuracy and cost"
                + (" per video (the per-clip cost times the clips printed beside it)" if per_video else "")
                + (": the measured cost where this suite measured it, with the printed cost as a small hollow mark "
-                  "joined by a dashed line" if measured_any else "")
+                  "joined by a dashed line where the two lie apart (the tooltip gives both)" if measured_any else "")
                + ". Filled: the paper's own rows; hollow grey: rows cited from other papers. "
                  "Hover a point for its numbers.")
     return [Plot(f"plot-accuracy-{table.table}", f"Table {table.table}: accuracy against {unit}", table.table,
@@ -220,11 +221,14 @@ def accuracy_by_row(table: Table, spec: PlotSpec) -> list[Plot]:
 
 
 def _acc_names(columns: list[Column]) -> list[str]:
-    """Legend names: the header group ("8-frames×32-clips") where the groups differ, else the last part
-    ("Kinetics-600" of "Top1 Accuracy(%) / Kinetics-600")."""
+    """Legend names: the header group ("8-frames×32-clips") where the groups differ; the group and the last
+    part where one group heads them all ("Number of Clips = 2"); else the last part ("Kinetics-600" of
+    "Top1 Accuracy(%) / Kinetics-600")."""
     groups = [_group(c.label) for c in columns]
     if len(set(groups)) == len(groups) and all(groups):
         return groups
+    if len(set(groups)) == 1 and groups[0]:  # one header over them all: "Number of Clips = 2", "… = 4"
+        return [f"{groups[0]} = {c.label.split(' / ')[-1]}" for c in columns]
     return [c.label.split(" / ")[-1] for c in columns]
 
 
@@ -332,10 +336,12 @@ def measured_over_published(view: PaperView) -> Plot | None:
             chart.point(ratio, y, colour, tip, filled=False)
         else:
             chart.point(ratio, y, colour, tip)
-    chart.legend += [("reproduced", VERDICT_COLOURS[REPRODUCED], True),
-                     ("paper's convention", VERDICT_COLOURS[CONVENTION], True),
-                     ("deviates", VERDICT_COLOURS[DEVIATES], True),
-                     ("hollow: as measured", "#57606a", False)]
+    drawn = {v.status for _, v in cells}
+    chart.legend += [(words, VERDICT_COLOURS[status], True) for status, words in
+                     ((REPRODUCED, "reproduced"), (CONVENTION, "paper's convention"), (DEVIATES, "deviates"))
+                     if status in drawn]
+    if alternatives:
+        chart.legend.append(("hollow: as measured", "#57606a", False))
     caption = (f"Each measured cell's measured value divided by the printed one. The green bar is the cell's tolerance "
                f"(at most ±{show(100 * band, 1)}% here); a cell whose value matches a declared alternative (the "
                f"paper's counting convention, another configuration) shows it filled, the plain measurement hollow.")

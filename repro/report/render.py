@@ -92,7 +92,8 @@ def summary_sentence(view: PaperView) -> str:
                      f"{f' ({claims} claims)' if claims != sentences else ''} cannot be checked.")
     reproduced = cells[REPRODUCED] + cells[CONVENTION]
     convention = f", {cells[CONVENTION]} of them under the paper's counting convention" if cells[CONVENTION] else ""
-    pending = f" ({causes[PENDING]} more can be measured here: run repro costs)" if causes[PENDING] else ""
+    pending = (f" ({causes[PENDING]} more can be measured here: run nox -s reproduce-{view.paper.id.replace('_', '-')},"
+               f" or repro costs --paper {view.paper.id})") if causes[PENDING] else ""
     parts.append(f"Of the {_plural(view.measurable(), 'cell')} this suite can measure, {reproduced} "
                  f"{'is' if reproduced == 1 else 'are'} reproduced{convention}, {cells[DEVIATES]} "
                  f"{'deviates' if cells[DEVIATES] == 1 else 'deviate'} and {causes[NEEDS_DATA]} "

@@ -104,7 +104,8 @@ def place_labels(labels: list[tuple[float, float, str, str]], marks: list[tuple[
             out.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{edge:.1f}" y2="{(box[1] + box[3]) / 2:.1f}" '
                        f'stroke="#8c959f" stroke-width="0.75"/>')
         out.append(f'<text class="point-label" x="{x + dx:.1f}" y="{y + dy:.1f}" font-size="10" fill="{colour}" '
-                   f'text-anchor="{anchor}">{escape(text)}</text>')
+                   f'text-anchor="{anchor}" stroke="#fff" stroke-width="3" paint-order="stroke">'
+                   f'{escape(text)}</text>')  # a white halo keeps it legible over the lines it crosses
     return out
 
 
