@@ -157,7 +157,7 @@ def test_the_accuracy_plot_puts_a_measured_row_at_its_measured_cost_and_keeps_th
     verdicts = {c.key: judge(c, Measurement(111.2) if c.key == measured_key else None) for c in paper.cells()}
     (plot,) = accuracy_cost_plots(paper.tables["1"], PlotSpec({}), verdicts)
     assert "measured 111 GFLOPs" in plot.svg and "B-Net [4]: the printed cost, 108 GFLOPs" in plot.svg
-    assert plot.svg.count('r="2.5"') == 1  # one printed mark: the only measured row
+    assert plot.svg.count(': the printed cost, ') == 1  # one printed mark: the only measured row
     (unmeasured,) = accuracy_cost_plots(paper.tables["1"], PlotSpec({}), {})
     assert "printed cost" not in unmeasured.svg
 
@@ -194,3 +194,17 @@ def test_rows_of_two_models_printing_the_same_numbers_are_a_copy_when_a_measurem
         ("1", "P-Net [3]", "Params"), ("1", "P-Net [3]", "GFLOPs")}
     assert "different models print the same Params 27.2, GFLOPs 19.16" in copy.title and "measures 35.4" in copy.title
     assert set(copy.deviating) == set(q_net)  # the deviations it explains are not findings of their own
+
+
+def test_a_row_whose_source_was_never_read_says_so_not_just_not_found(tmp_path):
+    """STC in FASTER's Table 7: nothing of its source was read, which is not the same as a source read that
+    lacks the number (A-Net's FLOPs here)."""
+    read = ('    published:\n      - {cell: "{1|C-Net [5]|Top-1}", value: "70.6", setting: same, '
+            'configuration: "C-Net",\n         read: "c.pdf Table 2"}\n')
+    assert read in CITATIONS
+    paper = _paper(tmp_path, citations=CITATIONS.replace(read, '    not_found: "no code or results page of C-Net"\n'))
+    checks = check_citations(paper, load_citations(paper))
+    unread = checks[("1", "C-Net [5]", "Top-1")]
+    assert unread.verdict == NOT_FOUND and not unread.source_read and unread.short == "no source read"
+    assert unread.text() == "no source of this row was read: no code or results page of C-Net"
+    assert checks[("1", "A-Net [3]", "GFLOPs")].short == "not found"  # its source was read, without the number

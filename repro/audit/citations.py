@@ -57,8 +57,15 @@ class SourceCheck:
 
     @property
     def short(self) -> str:
-        """The verdict in a cell's badge."""
+        """The verdict in a cell's badge; "not found" says whether any source was read for the row at all."""
+        if self.verdict == NOT_FOUND and not self.source_read:
+            return "no source read"
         return SHORT[self.verdict]
+
+    @property
+    def source_read(self) -> bool:
+        """A source of the row was read (it printed numbers for the row, if not this one)."""
+        return bool(self.citation.published)
 
     @property
     def published(self) -> tuple[Published, ...]:
@@ -77,6 +84,8 @@ class SourceCheck:
             return f"the source prints {self.correction.value.text} ({self.correction.configuration}); read in " \
                    f"{self.correction.read}"
         given = "; ".join(f"{p.value.text} for {p.configuration} ({p.read})" for p in self.published)
+        if not self.source_read:
+            return "no source of this row was read: " + (self.citation.not_found or "")
         return "not found in the source: " + (f"it gives {given}" if given else self.citation.not_found or "")
 
 

@@ -49,6 +49,11 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def _unread(unread: int) -> str:
+    """" (16 of them from sources not read here)": the numbers not found because nothing of theirs was read."""
+    return f" ({unread} of them from sources not read here)" if unread else ""
+
+
 def _explained_parts(view: PaperView, shown: list) -> str:
     """": 5 text claims, 10 relations and 7 measured cells": what the findings explain, as the page's sections
     count it; "" where there is one kind."""
@@ -106,7 +111,8 @@ def summary_sentence(view: PaperView) -> str:
                      f"{sc[EQUAL] + sc[ROUNDED]} match their sources, {sc[OTHER_CONFIG]} "
                      f"{'is' if sc[OTHER_CONFIG] == 1 else 'are'} another configuration's, {sc[DIFFERS]} "
                      f"{'differs' if sc[DIFFERS] == 1 else 'differ'} and {sc[NOT_FOUND]} "
-                     f"{'was' if sc[NOT_FOUND] == 1 else 'were'} not found in a source read here.")
+                     f"{'was' if sc[NOT_FOUND] == 1 else 'were'} not found in the sources read"
+                     f"{_unread(view.sources_unread())}.")
     return " ".join(parts)
 
 

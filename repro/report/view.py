@@ -92,6 +92,10 @@ class PaperView:
         """Quoted cells per source verdict."""
         return Counter({v: 0 for v in SOURCE_VERDICTS}) | Counter(c.verdict for c in self.sources.values())
 
+    def sources_unread(self) -> int:
+        """Quoted cells whose row has no source read here (of those not found)."""
+        return sum(not c.source_read for c in self.sources.values())
+
     def citations(self) -> list[tuple[Any, list[SourceCheck]]]:
         """Each cited entry with the checks of its cells, in the file's order."""
         grouped: dict[str, tuple[Any, list[SourceCheck]]] = {}
