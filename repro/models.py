@@ -103,7 +103,7 @@ def builder(name: str) -> Builder:
     _discover()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.4)
-        hint = f"; close matches: {', '.join(close)}" if close else "; see repro.models.available()"
+        hint = f"; close matches: {', '.join(close)}" if close else f"; the models: {', '.join(available())}"
         raise KeyError(f"unknown model {name!r}{hint}")
     return _REGISTRY[name]
 

@@ -160,3 +160,32 @@ def test_proxy_checks_say_they_are_running_and_report_each_as_it_ends(tmp_path, 
     assert "gcfnet proxy check first: running on synthetic data (the claim of first)" in seen[0]
     assert "proxy check second: running" in seen[1] and "first: held on proxy data" in seen[1]
     assert "second: held on proxy data" in capsys.readouterr().out
+
+
+def test_a_stray_argument_gets_the_subcommands_usage_and_each_help_says_what_it_does(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "--json", "extra"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "usage: repro audit " in err
+    assert "repro audit: error: unrecognized arguments: extra" in err
+    with pytest.raises(SystemExit):
+        main(["bench", "train", "--help"])
+    assert "Training steps a second of one model" in capsys.readouterr().out
+
+
+def test_a_misspelt_table_field_and_an_unknown_model_name_what_was_meant(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    root = tmp_path / "papers"
+    shutil.copytree(REPO / "papers", root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    monkeypatch.setenv("REPRO_PAPERS", str(root))
+    tables = root / "kpsem" / "tables.yaml"
+    tables.write_text(tables.read_text().replace('  - table: "1"', '  - tabel: "1"', 1))
+    assert main(["audit", "--paper", "kpsem"]) == 2
+    assert "tables[0].tabel: one of the fields table, caption" in capsys.readouterr().err
+    monkeypatch.delenv("REPRO_PAPERS")
+    assert main(["bench", "train", "qqqq"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'qqqq'; the models: baselines/" in err and "faster/fast_gru" in err

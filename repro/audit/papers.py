@@ -179,10 +179,16 @@ class Paper:
         if found is None:
             tab = self.tables[table]
             raise KeyError(f"{self.id}: table {table} has no cell ({row!r}, {column!r}); "
-                           f"rows like it: {difflib.get_close_matches(row, tab.rows, 3, 0.4)}, "
-                           f"columns like it: "
-                           f"{difflib.get_close_matches(column, [c.label for c in tab.columns], 3, 0.4)}")
+                           f"{_like('row', row, tab.rows)}, {_like('column', column, [c.label for c in tab.columns])}")
         return found
+
+
+def _like(kind: str, name: str, names: list[str]) -> str:
+    """"rows like it: [...]" with the close matches; "the row is one of [...]" when none is close."""
+    if name in names:
+        return f"the {kind} exists"
+    close = difflib.get_close_matches(name, names, 3, 0.4)
+    return f"{kind}s like it: {close}" if close else f"the {kind} is one of {names}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +368,7 @@ def _load_tables(paper: Paper) -> None:
     for t_index, t_node in enumerate(tables):
         t_name = f"tables[{t_index}]"
         t_node = reader.mapping(t_node, tables.line_of(t_index), t_name)
+        reader.known(t_node, t_name, ("table", "caption", "conditions", "note", "columns", "rows"))
         table_id = reader.text(t_node, "table", t_name)
         if not re.fullmatch(r"\d+[a-z]?", table_id):
             raise reader.fail(t_node.line_of("table"), f"{t_name}.table",
@@ -386,6 +393,7 @@ def _read_columns(reader: DataReader, t_node: LocDict, t_name: str) -> list[Colu
     for c_index, c_node in enumerate(col_nodes):
         c_name = f"{t_name}.columns[{c_index}]"
         c_node = reader.mapping(c_node, col_nodes.line_of(c_index), c_name)
+        reader.known(c_node, c_name, ("label", "unit", "kind", "conditions"))
         label = reader.text(c_node, "label", c_name)
         if "unit" not in c_node or c_node["unit"] in (None, ""):
             raise reader.fail(c_node.line, f"{c_name}.unit",
@@ -405,6 +413,7 @@ def _read_rows(reader: DataReader, t_node: LocDict, table: Table, t_name: str) -
     for r_index, r_node in enumerate(row_nodes):
         r_name = f"{t_name}.rows[{r_index}]"
         r_node = reader.mapping(r_node, row_nodes.line_of(r_index), r_name)
+        reader.known(r_node, r_name, ("label", "values", "conditions"))
         label = reader.text(r_node, "label", r_name)
         r_name = f"{t_name}.row {label!r}"
         if label in table.rows:

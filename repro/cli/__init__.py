@@ -41,11 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_tool_commands(sub)
     add_data_parser(sub)
+    _describe(parser)
     return parser
 
 
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's own --help the one line its parent lists it with (argparse shows `help` only
+    in the parent's list)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    child.description = helps[name][0].upper() + helps[name][1:] + "."
+                child.set_defaults(command_parser=child)  # the innermost wins: it answers a stray argument
+                _describe(child)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, stray = parser.parse_known_args(argv)
+    if stray:  # the subcommand's usage, not the top level's, says what it takes
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(stray)}")
     try:
         return args.run(args)
     except UsageError as exc:

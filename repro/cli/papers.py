@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..argtypes import device, out_file, out_folder
-from .common import said_kept, tracking_option
+from .common import said_kept, tracking_option, wrapped
 from .runs import allowance_option, full_run_inputs, full_runs, run_proxies, speed_options
 
 
@@ -36,9 +36,11 @@ def _views(papers: list, args: argparse.Namespace, outcomes: dict | None = None,
     if not cells and not extras:
         from ..store.backend import tracking_uri
 
-        print(f"note: the store {tracking_uri(args.tracking_uri)} holds no measurements, so every measured cell "
-              f"reads 'not measured' (run `repro costs`, or pass the store you meant with --tracking-uri)",
-              file=sys.stderr)
+        which = "these papers" if len(papers) > 1 else papers[0].id
+        sys.stdout.flush()  # the note stays between lines when both streams go to one file
+        sys.stderr.write(wrapped(f"note: the store {tracking_uri(args.tracking_uri)} holds no measurements of {which}, "
+                                 f"so every measured cell reads 'not measured' (run `repro costs`, or pass the store "
+                                 f"you meant with --tracking-uri)") + "\n")
     return build_views(papers, cells, extras, proxy_outcomes=outcomes, benchmarks=benchmarks)
 
 

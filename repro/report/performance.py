@@ -258,7 +258,8 @@ def _read_bench_file(path: Path) -> Any:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise DataError(path, None, "file", "a --benchmark-json or --bench-rows file (run `nox -s bench`)") from None
+        raise DataError(path, None, "file", "a --benchmark-json or --bench-rows file; there is none at this path "
+                                            "(`nox -s bench` writes one)") from None
     if path.suffix != ".jsonl":
         try:
             return json.loads(text)
