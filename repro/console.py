@@ -60,8 +60,9 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
                                     subsequent_indent="         ", break_on_hyphens=False), file=out)
         hidden = len(view.findings) - len(found)
         if hidden:
-            print(f"  and {hidden} sentence{'s' if hidden > 1 else ''} of the text that nothing here can check "
-                  f"(repro findings --paper {view.paper.id})", file=out)
+            print(textwrap.fill(f"and {hidden} sentence{'s' if hidden > 1 else ''} of the text that nothing here can "
+                                f"check (repro findings --paper {view.paper.id})", width, initial_indent="  ",
+                                subsequent_indent="    "), file=out)
 
 
 def print_audit(results: list[ClaimResult], out=None) -> None:
@@ -78,13 +79,14 @@ def print_audit(results: list[ClaimResult], out=None) -> None:
         primary = [r for r in mine if r.claim.reading == "primary"]
         status = {s: [r for r in primary if r.status == s] for s in ("inconsistent", "consistent", "unchecked")}
         alternatives = len(mine) - len(primary)
-        print(f"{paper}: {len(primary)} claims and relations: {len(status['inconsistent'])} fail, "
-              f"{len(status['consistent'])} hold, {len(status['unchecked'])} cannot be checked"
-              + (f" ({alternatives} alternative reading{'s' if alternatives > 1 else ''}, not counted)"
-                 if alternatives else ""), file=out)
+        print(textwrap.fill(f"{paper}: {len(primary)} claims and relations: {len(status['inconsistent'])} fail, "
+                            f"{len(status['consistent'])} hold, {len(status['unchecked'])} cannot be checked"
+                            + (f" ({alternatives} alternative reading{'s' if alternatives > 1 else ''}, not counted)"
+                               if alternatives else ""), width, subsequent_indent="  "), file=out)
         for r in status["inconsistent"]:
             kind = "text claim" if r.claim.kind == "claim" else "relation"
-            print(f"  FAILS {r.claim.id} ({kind}{', ' + r.claim.where if r.claim.where else ''})", file=out)
+            print(textwrap.fill(f"FAILS {r.claim.id} ({kind}{', ' + r.claim.where if r.claim.where else ''})", width,
+                                initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False), file=out)
             print(textwrap.fill(f"“{r.claim.quote}”", **indent), file=out)
             print(textwrap.fill(r.explanation, **indent), file=out)
         for name, word in (("consistent", "hold"), ("unchecked", "cannot be checked")):
@@ -94,10 +96,10 @@ def print_audit(results: list[ClaimResult], out=None) -> None:
 
 
 def terminal_width() -> int:
-    """Columns to wrap plain text to: the terminal's, kept between 60 and 120."""
+    """Columns to wrap plain text to: the terminal's, kept between 60 and 120; 80 off a terminal, as rich does."""
     import shutil
 
-    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    return max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
 
 
 @contextmanager

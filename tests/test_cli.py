@@ -189,3 +189,13 @@ def test_a_misspelt_table_field_and_an_unknown_model_name_what_was_meant(tmp_pat
     assert main(["bench", "train", "qqqq"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'qqqq'; the models: baselines/" in err and "faster/fast_gru" in err
+
+
+def test_the_plain_text_commands_read_in_80_columns(monkeypatch, capsys, tmp_path):
+    """Piped or on an 80-column terminal, no line of `findings`, `audit` or `tables` runs past 80 characters."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for command in ("findings", "audit", "tables"):
+        assert main([command]) == 0
+        long = [line for line in capsys.readouterr().out.splitlines() if len(line) > 80]
+        assert long == [], f"repro {command}: {long[:3]}"
