@@ -281,9 +281,10 @@ def _relation_labels(claims: list, table: Table) -> tuple[list[str], str]:
     heads = [relation_words(claim) for claim in claims]
     columns = [head.split(" · ", 1)[1].split(" / ")[0] if " · " in head else "" for head, _ in heads]
     sides = [words for _, words in heads]
+    named = list(zip(columns, sides, strict=True))  # a printed side repeats only within its column
     labels = []
     for claim, column, side in zip(claims, columns, sides, strict=True):
-        if (sides.count(side) > 1 or len(claim.stated_refs) == 1) and claim.expr is not None:
+        if (named.count((column, side)) > 1 or len(claim.stated_refs) == 1) and claim.expr is not None:
             side = f"{side} = {expression_words(claim.expr, table.table, table_and_column(claim)[1])}"
         labels.append(f"{column}: {side}" if column and len(set(columns)) > 1 else side)
     return labels, columns[0] if len(set(columns)) == 1 else ""
