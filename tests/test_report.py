@@ -169,3 +169,10 @@ def test_labels_stay_in_the_plot_and_apart():
                            [(20.0, 50.0, 4.5), (20.0, 51.0, 4.5)], area)
     ys = [float(y) for y in re.findall(r'<text[^>]* y="([\d.]+)"', "".join(crowded))]
     assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 11
+
+
+def test_no_cell_or_claim_carries_the_same_finding_badge_twice(real_pages):
+    twice = re.compile(r'<a class="fbadge[^"]*" href="#finding-([^"]+)"[^>]*>F\d+</a>\s*'
+                       r'<a class="fbadge[^"]*" href="#finding-\1"[^>]*>F\d+</a>')
+    for paper_id, html in real_pages.items():
+        assert not twice.search(html), (paper_id, twice.search(html)[1])

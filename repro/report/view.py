@@ -61,7 +61,7 @@ class PaperView:
             for key in finding.inputs:
                 if key not in subjects:
                     inputs[key].append(finding)
-            for claim_id in (*finding.claims, *finding.measured_claims):
+            for claim_id in dict.fromkeys((*finding.claims, *finding.measured_claims)):  # one badge a claim
                 claims[claim_id].append(finding)
         self.cell_findings, self.input_findings, self.claim_findings = dict(cells), dict(inputs), dict(claims)
 
