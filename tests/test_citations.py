@@ -202,9 +202,15 @@ def test_a_row_whose_source_was_never_read_says_so_not_just_not_found(tmp_path):
     read = ('    published:\n      - {cell: "{1|C-Net [5]|Top-1}", value: "70.6", setting: same, '
             'configuration: "C-Net",\n         read: "c.pdf Table 2"}\n')
     assert read in CITATIONS
-    paper = _paper(tmp_path, citations=CITATIONS.replace(read, '    not_found: "no code or results page of C-Net"\n'))
+    searched = '    not_found: "no code or results page of C-Net"\n'
+    paper = _paper(tmp_path, citations=CITATIONS.replace(read, searched + "    unread: true\n"))
     checks = check_citations(paper, load_citations(paper))
     unread = checks[("1", "C-Net [5]", "Top-1")]
     assert unread.verdict == NOT_FOUND and not unread.source_read and unread.short == "no source read"
     assert unread.text() == "no source of this row was read: no code or results page of C-Net"
     assert checks[("1", "A-Net [3]", "GFLOPs")].short == "not found"  # its source was read, without the number
+    paper = _paper(tmp_path / "read", citations=CITATIONS.replace(read, searched))  # read, and the number absent
+    assert check_citations(paper, load_citations(paper))[("1", "C-Net [5]", "Top-1")].short == "not found"
+    paper = _paper(tmp_path / "bad", citations=CITATIONS.replace(read, read + "    unread: true\n"))
+    with pytest.raises(DataError, match="unread: true only for an entry with no published numbers"):
+        load_citations(paper)

@@ -397,3 +397,22 @@ claims:
     assert set(finding.claims) == {"ratio-short", "ratio-long"}
     assert ("read as the cost ratio of two rows over their accuracy ratio ≈ 1.00×; the tables give 1.686 for "
             "16f vs 8f and 3.468 for 64f vs 32f") in finding.title
+
+
+def test_a_sentence_with_two_different_numbers_names_each_beside_its_own(tmp_path):
+    claims = """\
+claims:
+  - id: gain
+    quote: "16f beats 8f by 5.0% with only 40% of 32f's GFLOPs."
+    stated: 5.0
+    unit: pp
+    expr: "{1|16f|Top-1} - {1|8f|Top-1}"
+  - id: share
+    quote: "16f beats 8f by 5.0% with only 40% of 32f's GFLOPs."
+    stated: 40
+    unit: "%"
+    expr: "100 * {1|16f|GFLOPs} / {1|32f|GFLOPs}"
+"""
+    [finding] = [f for f in _find(_paper(tmp_path, claims=claims)) if f.severity == ERROR]
+    assert set(finding.claims) == {"gain", "share"}
+    assert finding.title.endswith("states 5.0 pp; the tables give 8.96; 46.9 where it states 40%"), finding.title

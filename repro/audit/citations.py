@@ -19,7 +19,7 @@ EQUAL, ROUNDED, OTHER_CONFIG, DIFFERS, NOT_FOUND = (
     "equal", "rounded differently", "another configuration", "differs", "not found in the source")
 SOURCE_VERDICTS = (EQUAL, ROUNDED, OTHER_CONFIG, DIFFERS, NOT_FOUND)
 SHORT = {EQUAL: "equal", ROUNDED: "rounded", OTHER_CONFIG: "other config", DIFFERS: "differs", NOT_FOUND: "not found"}
-FIELDS = ("table", "rows", "source", "published", "not_found")
+FIELDS = ("table", "rows", "source", "published", "not_found", "unread")
 PUBLISHED_FIELDS = ("cell", "value", "setting", "configuration", "read", "caveat")
 
 
@@ -43,6 +43,7 @@ class Citation:
     published: tuple[Published, ...]
     not_found: str | None
     where: str
+    unread: bool = False  # the search found nothing of the source to read (no code, no results page, no paper)
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ class SourceCheck:
 
     @property
     def source_read(self) -> bool:
-        """A source of the row was read (it printed numbers for the row, if not this one)."""
-        return bool(self.citation.published)
+        """Something of the row's source was read, whether or not it prints this number (citations.yaml
+        says `unread: true` where the search found nothing to read)."""
+        return not self.citation.unread
 
     @property
     def published(self) -> tuple[Published, ...]:
@@ -136,8 +138,13 @@ def load_citations(paper: Paper) -> list[Citation]:
             raise reader.fail(node.line, f"{name}.not_found",
                               f"one line on what was searched, for the cells no published entry covers "
                               f"({', '.join(c[2] for c in uncovered[:3])}{' …' if len(uncovered) > 3 else ''})")
+        unread = reader.choice(node, "unread", name, ("true", "false"), "false") == "true"
+        if unread and (published or not not_found):
+            raise reader.fail(node.line_of("unread"), f"{name}.unread",
+                              "true only for an entry with no published numbers and a not_found saying what was "
+                              "searched")
         found.append(Citation(table, rows, reader.text(node, "source", name), published, not_found,
-                              f"{path}:{node.line}"))
+                              f"{path}:{node.line}", unread))
     missing = [f"Table {t} · {r}" for t, r in cited_rows(paper) if (t, r) not in covered]
     if missing:
         raise reader.fail(top.line_of("citations"), "citations",

@@ -7,7 +7,7 @@ from typing import Any
 
 from .numbers import decimals_for, show, with_unit
 from .papers import CellKey
-from .severity import CANNOT_CHECK, READING, SEVERITIES
+from .severity import CANNOT_CHECK, QUOTED, SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Size:
                 "unit": self.unit, "text": self.text()}
 
 
+ONE_READING = "holds under one reading"  # the cause of a sentence that fails as first read, holds as another
+
+
 @dataclass(frozen=True)
 class Finding:
     """One root cause. `claims` fail on the printed tables, `deviating` cells deviate from their measured
@@ -87,9 +90,11 @@ class Finding:
         """The words before the size, so it never reads as part of the sentence before it ("69.01 −0.06 pp")."""
         if self.size is None:
             return ""
+        if self.severity == QUOTED:  # nothing shows the quotation wrong: the gap is what our build measures
+            return "measured"
         if self.size.far:
             return "should be"
-        return "first reading off by" if self.severity == READING else "off by"
+        return "first reading off by" if self.cause == ONE_READING else "off by"
 
     @property
     def size_words(self) -> str:
@@ -101,9 +106,11 @@ class Finding:
         """What the size shown beside the finding measures, for a reader who hovers over it."""
         if self.size is None:
             return ""
+        if self.severity == QUOTED:
+            return "what our build of the cited model measures minus what the paper quoted, in its units"
         if self.size.far:
             return "what the number should be, as a multiple of what the paper printed"
-        if self.severity == READING:
+        if self.cause == ONE_READING:
             return "how far the first reading misses: what it gives minus what the paper printed, in its units"
         return ("what the number should be (what the paper's other numbers imply, or the measurement) minus what "
                 "the paper printed, in its units")

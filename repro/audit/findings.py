@@ -35,7 +35,7 @@ from .citations import EQUAL, ROUNDED, SourceCheck
 from .claims import OP_WORDS, ClaimResult, check, computed_text, published_lookup
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
-from .finding import Finding, Size, slug
+from .finding import ONE_READING, Finding, Size, slug
 from .numbers import show, with_unit
 from .papers import CellKey, Claim, Paper
 from .severity import CANNOT_CHECK, ERROR, QUOTED, READING, SEVERITIES, SLIP, UNCHECKED
@@ -218,7 +218,7 @@ def _readings(paper: Paper, results: Iterable[ClaimResult], failing: dict[str, C
         readings = (f"fails read as {first} (the tables give {computed_text(result, paper)}) and holds read as "
                     f"{other}") if first != other else "fails as first read and holds under another reading"
         found.append(Finding(
-            slug("reading", claim.id), READING, "holds under one reading",
+            slug("reading", claim.id), READING, ONE_READING,
             f"{claim.where or 'The text'}: “{short(claim.quote, 90)}” {readings}", _claim_size(paper, result),
             claims=(claim.id,), inputs=key_cells(claim, printed), detail=alternative.note or ""))
     return found
@@ -262,7 +262,7 @@ def _sentence_findings(paper: Paper, results: list[tuple[ClaimResult, dict[CellK
         inputs = tuple(dict.fromkeys(k for r in group for k in key_cells(r.claim, printed)))
         ids = tuple(r.claim.id for r in group)
         computed = computed_text(worst, paper)
-        said = "states" if claim.stated_text in quote else "read as"
+        said = "states" if claim.stated_text in quote and not claim.quantity else "read as"
         if all(stated_is_truncated(r) for r in group):
             found.append(Finding(
                 slug("truncated", claim.id), SLIP, "truncated number",
@@ -272,9 +272,14 @@ def _sentence_findings(paper: Paper, results: list[tuple[ClaimResult, dict[CellK
                 f"that with its digits cut", _claim_size(paper, worst), claims=ids,
                 inputs=inputs, detail=quote))
             continue
-        if len(group) > 1:  # each reading of the sentence by the rows it compares
-            readings = [r for r in group if r.computed is not None]
-            computed = " and ".join(f"{computed_text(r, paper)} for {_rows_compared(r.claim)}" for r in readings)
+        others = [r for r in group if r is not worst and r.computed is not None]
+        if others and all(_stated_words(r.claim) == _stated_words(claim) for r in others):
+            # one number read over several sets of rows: each value with the rows it compares
+            computed = " and ".join(f"{computed_text(r, paper)} for {_rows_compared(r.claim)}"
+                                    for r in group if r.computed is not None)
+        elif others:  # several numbers of one sentence: each other value beside the number it is checked against
+            computed += "".join(f"; {computed_text(r, paper)} where it {said} {_stated_words(r.claim)}"
+                                for r in others)
         found.append(Finding(
             slug("contradicted", claim.id), ERROR, "the text contradicts its tables",
             f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{corrected}",
@@ -288,7 +293,7 @@ def _rows_compared(claim: Claim) -> str:
     keys = claim.expr.refs if claim.expr is not None else claim.refs
     tables = {k[0] for k in keys}
     rows = dict.fromkeys(k[1] if len(tables) == 1 else f"T{k[0]} {k[1]}" for k in keys)
-    return " vs ".join(rows)
+    return short(" vs ".join(rows), 60)
 
 
 def _relation_finding(paper: Paper, result: ClaimResult, corrections: Mapping[CellKey, str],

@@ -222,14 +222,23 @@ def accuracy_by_row(table: Table, spec: PlotSpec) -> list[Plot]:
 
 def _acc_names(columns: list[Column]) -> list[str]:
     """Legend names: the header group ("8-frames×32-clips") where the groups differ; the group and the last
-    part where one group heads them all ("Number of Clips = 2"); else the last part ("Kinetics-600" of
+    part where one group heads numbers ("Number of Clips = 2"); else the last part ("Kinetics-600" of
     "Top1 Accuracy(%) / Kinetics-600")."""
     groups = [_group(c.label) for c in columns]
     if len(set(groups)) == len(groups) and all(groups):
         return groups
-    if len(set(groups)) == 1 and groups[0]:  # one header over them all: "Number of Clips = 2", "… = 4"
-        return [f"{groups[0]} = {c.label.split(' / ')[-1]}" for c in columns]
-    return [c.label.split(" / ")[-1] for c in columns]
+    lasts = [c.label.split(" / ")[-1] for c in columns]
+    if len(set(groups)) == 1 and groups[0] and all(_is_number(last) for last in lasts):
+        return [f"{groups[0]} = {last}" for last in lasts]  # "Number of Clips = 2": a bare "2" says nothing
+    return lasts
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def relations_plot(view: PaperView, table: Table) -> list[Plot]:
@@ -259,7 +268,7 @@ def relations_plot(view: PaperView, table: Table) -> list[Plot]:
         head, words = relation_words(result.claim)
         label = labels[i]
         colour = VERDICT_COLOURS[REPRODUCED] if result.consistent else "#cf222e"
-        chart.row_label(y, label, 68)
+        chart.row_label(y, label, 64)
         chart.error_bar_h(y, max(lo, chart.x.lo), min(hi, chart.x.hi), colour)
         tip = (f"{head}: {words}: printed side {show(result.stated.mid, result.decimals)}, other side "
                f"{show(result.computed.mid, result.decimals + 1)}; {'holds' if result.consistent else 'fails'} "
@@ -320,7 +329,7 @@ def measured_over_published(view: PaperView) -> Plot | None:
         cell = paper.cell(*key)
         colour = VERDICT_COLOURS.get(verdict.status, "#57606a")
         words = cell_words(key)
-        chart.row_label(y, _cell_name(key, cell.unit, 66), 66, tip=words)
+        chart.row_label(y, _cell_name(key, cell.unit, 64), 64, tip=words)
         low = max(chart.x.lo, 1 - verdict.allowed / abs(verdict.published))
         high = min(chart.x.hi, 1 + verdict.allowed / abs(verdict.published))
         chart.parts.append(f'<rect x="{chart.px(low):.1f}" y="{chart.py(y) - 6:.1f}" '

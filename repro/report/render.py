@@ -50,8 +50,8 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def _unread(unread: int) -> str:
-    """" (16 of them from sources not read here)": the numbers not found because nothing of theirs was read."""
-    return f" ({unread} of them from sources not read here)" if unread else ""
+    """" (16 of them because no source of their row was read)": not found because nothing was there to read."""
+    return f" ({unread} of them because no source of their row was read)" if unread else ""
 
 
 def _explained_parts(view: PaperView, shown: list) -> str:
@@ -111,8 +111,7 @@ def summary_sentence(view: PaperView) -> str:
                      f"{sc[EQUAL] + sc[ROUNDED]} match their sources, {sc[OTHER_CONFIG]} "
                      f"{'is' if sc[OTHER_CONFIG] == 1 else 'are'} another configuration's, {sc[DIFFERS]} "
                      f"{'differs' if sc[DIFFERS] == 1 else 'differ'} and {sc[NOT_FOUND]} "
-                     f"{'was' if sc[NOT_FOUND] == 1 else 'were'} not found in the sources read"
-                     f"{_unread(view.sources_unread())}.")
+                     f"{'was' if sc[NOT_FOUND] == 1 else 'were'} not found{_unread(view.sources_unread())}.")
     return " ".join(parts)
 
 

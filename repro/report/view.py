@@ -174,8 +174,8 @@ def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey
     if performance.spec:
         reasons.update({key: Reason(NOT_MEASURABLE, text) for key, text in time_cells(performance.spec).items()})
     spec = load_costs(paper)
-    pending = (f"not measured yet: run nox -s reproduce-{paper.id.replace('_', '-')}, or repro costs --paper "
-               f"{paper.id} (a CPU minute)")
+    pending = (f"not measured yet: run repro costs --paper {paper.id} (a CPU minute), or nox -s "
+               f"reproduce-{paper.id.replace('_', '-')}")
     for cost in spec.cells if spec else ():
         reasons.setdefault(cost.cell.key, Reason(PENDING, pending))
     for key, why in (spec.not_built.items() if spec else ()):
