@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from repro.cli import main
 from repro.audit.papers import load_papers
 
@@ -74,12 +76,19 @@ def test_unknown_paper_names_the_known_ones(capsys):
     assert "did you mean faster?" in capsys.readouterr().err
 
 
-def test_bad_paper_files_fail_before_work_with_file_line_and_field(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def paper_copy(tmp_path, monkeypatch):
+    """A copy of the papers' data files, read instead of papers/ (REPRO_PAPERS), to break one at will."""
     import shutil
 
     root = tmp_path / "papers"
     shutil.copytree(REPO / "papers", root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     monkeypatch.setenv("REPRO_PAPERS", str(root))
+    return root
+
+
+def test_bad_paper_files_fail_before_work_with_file_line_and_field(paper_copy, monkeypatch, capsys):
+    root = paper_copy
     findings = root / "gcfnet" / "findings.yaml"
     findings.write_text(findings.read_text().replace("    deviates:", "    deviate:"))
     assert main(["findings", "--paper", "gcfnet"]) == 2
@@ -96,7 +105,7 @@ def test_bad_paper_files_fail_before_work_with_file_line_and_field(tmp_path, mon
     findings.write_bytes("findings: [caf\xe9]\n".encode("latin-1"))
     assert main(["audit", "--paper", "gcfnet"]) == 2
     assert "findings.yaml:1: encoding: UTF-8 text" in capsys.readouterr().err
-    empty = tmp_path / "none"
+    empty = root.parent / "none"
     empty.mkdir()
     monkeypatch.setenv("REPRO_PAPERS", str(empty))
     assert main(["findings"]) == 2
@@ -164,8 +173,6 @@ def test_proxy_checks_say_they_are_running_and_report_each_as_it_ends(tmp_path, 
 
 
 def test_a_stray_argument_gets_the_subcommands_usage_and_each_help_says_what_it_does(capsys):
-    import pytest
-
     with pytest.raises(SystemExit) as exited:
         main(["audit", "--json", "extra"])
     err = capsys.readouterr().err
@@ -176,12 +183,8 @@ def test_a_stray_argument_gets_the_subcommands_usage_and_each_help_says_what_it_
     assert "Training steps a second of one model" in capsys.readouterr().out
 
 
-def test_a_misspelt_table_field_and_an_unknown_model_name_what_was_meant(tmp_path, monkeypatch, capsys):
-    import shutil
-
-    root = tmp_path / "papers"
-    shutil.copytree(REPO / "papers", root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    monkeypatch.setenv("REPRO_PAPERS", str(root))
+def test_a_misspelt_table_field_and_an_unknown_model_name_what_was_meant(paper_copy, monkeypatch, capsys):
+    root = paper_copy
     tables = root / "kpsem" / "tables.yaml"
     tables.write_text(tables.read_text().replace('  - table: "1"', '  - tabel: "1"', 1))
     assert main(["audit", "--paper", "kpsem"]) == 2

@@ -23,7 +23,7 @@ from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIA
 from ..measure.runtime import FAILS, HOLDS, paper_ratio_text
 from . import format as fmt
 from .performance import BenchRun, index_performance
-from .view import Extras, Measured, PaperView, build_view
+from .view import Extras, Measured, PaperView, build_view, reproduce_command
 
 
 def _environment() -> jinja2.Environment:
@@ -37,7 +37,8 @@ def _environment() -> jinja2.Environment:
     env.globals.update(OP_WORDS=OP_WORDS, REPRODUCED=REPRODUCED, DEVIATES=DEVIATES, NOT_MEASURED=NOT_MEASURED,
                        CONVENTION=CONVENTION, CAUSE_WORDS=CAUSE_WORDS, CAUSE_BADGE=CAUSE_BADGE, CITED=CITED,
                        NEEDS_DATA=NEEDS_DATA, PENDING=PENDING, NOT_MEASURABLE=NOT_MEASURABLE, HOLDS=HOLDS, FAILS=FAILS,
-                       version=__version__, summary_sentence=summary_sentence, computed_text=computed_text,
+                       version=__version__, summary_sentence=summary_sentence, reproduce_command=reproduce_command,
+                       computed_text=computed_text,
                        top_findings=top_findings, SOURCE_EQUAL=EQUAL, SOURCE_ROUNDED=ROUNDED,
                        SOURCE_OTHER=OTHER_CONFIG, SOURCE_DIFFERS=DIFFERS, SOURCE_NOT_FOUND=NOT_FOUND)
     return env
@@ -97,8 +98,8 @@ def summary_sentence(view: PaperView) -> str:
                      f"{f' ({claims} claims)' if claims != sentences else ''} cannot be checked.")
     reproduced = cells[REPRODUCED] + cells[CONVENTION]
     convention = f", {cells[CONVENTION]} of them under the paper's counting convention" if cells[CONVENTION] else ""
-    pending = (f" ({causes[PENDING]} more can be measured here: run nox -s reproduce-{view.paper.id.replace('_', '-')},"
-               f" or repro costs --paper {view.paper.id})") if causes[PENDING] else ""
+    pending = (f" ({causes[PENDING]} more can be measured here: run {reproduce_command(view.paper.id)}, or repro "
+               f"costs --paper {view.paper.id})") if causes[PENDING] else ""
     parts.append(f"Of the {_plural(view.measurable(), 'cell')} this suite can measure, {reproduced} "
                  f"{'is' if reproduced == 1 else 'are'} reproduced{convention}, {cells[DEVIATES]} "
                  f"{'deviates' if cells[DEVIATES] == 1 else 'deviate'} and {causes[NEEDS_DATA]} "

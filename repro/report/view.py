@@ -160,6 +160,11 @@ class PaperView:
         return [p for p in self.plots if p.table == (table.table if table else None)]
 
 
+def reproduce_command(paper_id: str) -> str:
+    """The nox session that audits, measures and reports one paper (noxfile.py names it so)."""
+    return f"nox -s reproduce-{paper_id.replace('_', '-')}"
+
+
 def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey, Reason]:
     """Why each cell without a measurement has none: the experiment to run, the declared reason not to, or
     the runtime checks that compare its seconds only as ratios."""
@@ -174,8 +179,7 @@ def not_measured_reasons(paper: Paper, performance: Performance) -> dict[CellKey
     if performance.spec:
         reasons.update({key: Reason(NOT_MEASURABLE, text) for key, text in time_cells(performance.spec).items()})
     spec = load_costs(paper)
-    pending = (f"not measured yet: run repro costs --paper {paper.id} (a CPU minute), or nox -s "
-               f"reproduce-{paper.id.replace('_', '-')}")
+    pending = f"not measured yet: run repro costs --paper {paper.id} (a CPU minute), or {reproduce_command(paper.id)}"
     for cost in spec.cells if spec else ():
         reasons.setdefault(cost.cell.key, Reason(PENDING, pending))
     for key, why in (spec.not_built.items() if spec else ()):
