@@ -58,6 +58,9 @@ def print_findings(views: list, out=None, only_severe: bool = False) -> None:
                 label = "sentence: " if f.cause == CANNOT_CHECK else "explains: "
                 print(textwrap.fill(label + ", ".join(evidence), width, initial_indent="       ",
                                     subsequent_indent="         ", break_on_hyphens=False), file=out)
+            if f.rechecks:
+                print(textwrap.fill(f.recheck_summary, width, initial_indent="       ", subsequent_indent="         ",
+                                    break_on_hyphens=False), file=out)
         hidden = len(view.findings) - len(found)
         if hidden:
             print(textwrap.fill(f"and {hidden} sentence{'s' if hidden > 1 else ''} of the text that nothing here can "

@@ -110,8 +110,9 @@ def test_findings_name_the_configuration_and_recheck_the_claim_that_rests_on_it(
     other = findings[(("1", "A-Net [3]", "Top-1"),)]
     assert other.severity == READING and "A-Net-Small" in other.title and "75.9" in other.title
     assert other.size.text() == "+1.3 pp"
-    assert other.notes == ("Claim beats-a (the text: “Ours is better than A-Net.”) holds with the printed numbers "
-                           "and no longer holds with the source's.",)
+    assert other.recheck_lines == ("Claim beats-a (the text: “Ours is better than A-Net.”) holds with the tables' "
+                                   "numbers and no longer holds with the source's.",)
+    assert other.recheck_summary == "with the source's number, beats-a no longer holds"
     differs = findings[(("1", "B-Net [4]", "Top-1"),)]
     assert differs.severity == ERROR and "printed 72.1, its source prints 71.1" in differs.title
     assert "the test set, not val" in differs.detail

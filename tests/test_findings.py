@@ -9,7 +9,7 @@ import pytest
 
 from repro import cli
 from repro.audit.claims import audit_paper
-from repro.audit.findings import ERROR, QUOTED, READING, SLIP, UNCHECKED, Inputs, find
+from repro.audit.findings import ERROR, MINOR, QUOTED, READING, SLIP, UNCHECKED, Inputs, find
 from repro.audit.papers import load_paper
 from repro.audit.verdicts import Measurement, judge
 from repro.errors import DataError
@@ -177,7 +177,8 @@ def test_malformed_findings_are_named_by_line(tmp_path):
     with pytest.raises(DataError, match=r"findings.yaml:6: .*explains: claim ids of claims.yaml; 'no-such-claim'"):
         _find(_paper(tmp_path, findings=bad))
     bad = DECLARED.replace("severity: error", "severity: fatal")
-    with pytest.raises(DataError, match=r"findings.yaml:3: .*severity: one of error, slip, reading, quoted, unchecked"):
+    declarable = "error, slip, reading, quoted, unchecked"  # a minor mismatch is computed, never declared
+    with pytest.raises(DataError, match=rf"findings.yaml:3: .*severity: one of {declarable}, got 'fatal'"):
         _find(_paper(tmp_path / "b", findings=bad))
 
 
@@ -416,3 +417,54 @@ claims:
     [finding] = [f for f in _find(_paper(tmp_path, claims=claims)) if f.severity == ERROR]
     assert set(finding.claims) == {"gain", "share"}
     assert finding.title.endswith("states 5.0 pp; the tables give 8.96; 46.9 where it states 40%"), finding.title
+
+
+ABLATION = """\
+tables:
+  - table: "2"
+    caption: Ablation.
+    columns:
+      - {{label: Top-1, unit: "%", kind: accuracy}}
+    rows:
+      - {{label: Both, values: [70.5]}}
+      - {{label: Fusion only, values: [69.01]}}
+      - {{label: Attention only, values: [{attention}]}}
+"""
+RESTATED = """\
+claims:
+  - id: fusion-only
+    quote: "Fusion only reaches {stated}%."
+    stated: {stated}
+    unit: "%"
+    expr: "{{2|Fusion only|Top-1}}"
+"""
+COMPARED = """\
+  - id: attention-beats-fusion
+    quote: "Attention only beats fusion only."
+    stated: 0
+    op: gt
+    unit: pp
+    expr: "{2|Attention only|Top-1} - {2|Fusion only|Top-1}"
+"""
+
+
+@pytest.mark.parametrize("stated, attention, compared, severity, summary", [
+    # within a measurement's tolerance (1 pp) and the comparison holds with either number: minor
+    (69.07, 69.5, True, MINOR,
+     "with the text's number, the one claim that reads it keeps its verdict: attention-beats-fusion"),
+    # the text's number would turn the comparison over: an error, saying what changes
+    (69.07, 69.04, True, ERROR, "with the text's number, attention-beats-fusion no longer holds"),
+    # beyond the tolerance, though no verdict changes: an error
+    (66.5, 69.5, True, ERROR,
+     "with the text's number, the one claim that reads it keeps its verdict: attention-beats-fusion"),
+    # nothing else reads the cell, so nothing shows the mismatch harmless: an error
+    (69.07, 69.5, False, ERROR, ""),
+])
+def test_a_text_number_off_its_cell_is_minor_only_when_small_and_no_verdict_changes(
+        tmp_path, stated, attention, compared, severity, summary):
+    claims = RESTATED.format(stated=stated) + (COMPARED if compared else "")
+    paper = _paper(tmp_path, tables=ABLATION.format(attention=attention), claims=claims)
+    [mismatch] = [f for f in _find(paper) if "fusion-only" in f.claims]
+    assert mismatch.severity == severity and mismatch.cause == "the text contradicts its tables"
+    assert mismatch.recheck_summary == summary
+    assert mismatch.rechecked_cells == (("2", "Fusion only", "Top-1"),)

@@ -9,7 +9,7 @@ and float residue never makes it fail.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from .expr import REF, Expression, Interval
 from .numbers import Printed, show
 from .papers import CellKey, Claim, Paper, Tolerance
 from .verdicts import CONVENTION, Verdict
+from .words import short
 
 DEFAULT_APPROX = Tolerance(rel=0.10)
 
@@ -173,6 +174,49 @@ def check(claim: Claim, lookup: Mapping[CellKey, Interval], *, point_stated: boo
         verdict = f"{apart} from the stated {said}, beyond the printed precision" + (
             f" and the claim's tolerance of {show(allowed, places + 1)}" if allowed else "")
     return ClaimResult(claim, stated, computed, ok, f"{shown}, {verdict}", places)
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """A claim checked on the printed cells (`before`) and with some cells read otherwise (`after`)."""
+
+    claim: Claim
+    before: bool | None
+    after: bool | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    @property
+    def change(self) -> str:
+        """"still holds", "no longer holds", "holds", "still fails"."""
+        return ("still holds" if self.before else "holds") if self.after else (
+            "no longer holds" if self.before else "still fails")
+
+    def line(self, printed_words: str, other_words: str) -> str:
+        """"Relation r (Sec. 4.3: “…”) holds with the tables' numbers and still holds with the text's."."""
+        then = {True: "holds", False: "fails", None: "cannot be checked"}[self.before]
+        claim = self.claim
+        return (f"{claim.kind.capitalize()} {claim.id} ({claim.where or 'the text'}: “{short(claim.quote, 90)}”) "
+                f"{then} with {printed_words} and {self.change} with {other_words}.")
+
+
+def rechecked(paper: Paper, substitutes: Mapping[CellKey, Interval], printed: Mapping[CellKey, Interval],
+            skip: Collection[str] = ()) -> list[Recheck]:
+    """Each primary claim and relation that reads a substituted cell (but those in `skip`), checked on the
+    printed cells and with `substitutes` in their place; those that cannot be checked with them are left out."""
+    lookup = dict(printed) | dict(substitutes)
+    out = []
+    for claim in paper.claims:
+        if claim.reading != "primary" or claim.expr is None or claim.id in skip \
+                or not set(substitutes) & set(claim.refs):
+            continue
+        decimals = stated_decimals(claim, paper)
+        after = check(claim, lookup, decimals=decimals).consistent
+        if after is not None:
+            out.append(Recheck(claim, check(claim, printed, decimals=decimals).consistent, after))
+    return out
 
 
 def audit_paper(paper: Paper) -> list[ClaimResult]:

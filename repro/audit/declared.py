@@ -16,7 +16,7 @@ from ..errors import DataError
 from .claims import check
 from .expr import Expression, Interval
 from .papers import OPS, CellKey, Claim, Paper, DataReader, read_expr
-from .severity import ERROR, SEVERITIES
+from .severity import ERROR, MINOR, SEVERITIES
 from .verdicts import CONVENTION, DEVIATES, REPRODUCED, Verdict
 
 FIELDS = ("id", "severity", "cause", "title", "detail", "explains", "deviates", "cells", "evidence", "size")
@@ -60,7 +60,8 @@ def load_declared(paper: Paper) -> list[DeclaredFinding]:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", finding_id) or any(f.id == finding_id for f in found):
             raise reader.fail(node.line_of("id"), f"{name}.id", f"a unique slug of a-z, 0-9 and -, got {finding_id!r}")
         name = f"{name} ({finding_id})"
-        severity = reader.choice(node, "severity", name, tuple(SEVERITIES), ERROR)
+        # a minor mismatch is computed (no verdict changes), never declared
+        severity = reader.choice(node, "severity", name, tuple(s for s in SEVERITIES if s != MINOR), ERROR)
         explains = tuple(str(x) for x in reader.optional_list(node, "explains", name))
         for claim_id in explains:
             if claim_id not in claim_ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .claims import Recheck
 from .numbers import decimals_for, show, with_unit
 from .papers import CellKey
 from .severity import CANNOT_CHECK, QUOTED, SEVERITIES
@@ -73,7 +74,9 @@ class Finding:
     inputs: tuple[CellKey, ...] = ()
     detail: str = ""
     source: str = "computed"
-    notes: tuple[str, ...] = ()  # what the finding changes, shown under it (e.g. a claim re-checked)
+    rechecks: tuple[Recheck, ...] = ()  # the claims reading `rechecked_cells`, checked again with other numbers
+    rechecked_with: str = ""  # whose numbers those are: "the text's", "the source's"
+    rechecked_cells: tuple[CellKey, ...] = ()
 
     @property
     def symptoms(self) -> int:
@@ -115,6 +118,42 @@ class Finding:
         return ("what the number should be (what the paper's other numbers imply, or the measurement) minus what "
                 "the paper printed, in its units")
 
+    @property
+    def recheck_lines(self) -> tuple[str, ...]:
+        """One line per claim read again, shown under the finding."""
+        return tuple(r.line("the tables' numbers", self.rechecked_with) for r in self.rechecks)
+
+    @property
+    def recheck_summary(self) -> str:
+        """The claims read again, in one line (repro findings)."""
+        return "".join(text for text, _ in self.recheck_parts())
+
+    def recheck_parts(self) -> list[tuple[str, str | None]]:
+        """The claims read again, as (text, claim id or None) pieces that a page can link: "with the source's
+        number, beats-a no longer holds; the other 2 keep their verdicts", or where nothing changes "with the
+        text's number, the 3 claims that read it keep their verdicts: a, b, c"; [] when nothing was read again."""
+        if not self.rechecks:
+            return []
+        changed = [r for r in self.rechecks if r.changed]
+        kept = [r for r in self.rechecks if not r.changed]
+        several = len(self.rechecked_cells) > 1
+        parts: list[tuple[str, str | None]] = [
+            (f"with {self.rechecked_with} number{'s' if several else ''}, ", None)]
+        for i, r in enumerate(changed):
+            parts += [("; " if i else "", None), (r.claim.id, r.claim.id), (f" {r.change}", None)]
+        if changed:
+            if kept:
+                parts.append((f"; the other {len(kept)} {'keeps its verdict' if len(kept) == 1 else 'keep theirs'}",
+                              None))
+            return parts
+        kinds = " and ".join(k + "s" for k in sorted({r.claim.kind for r in kept}))
+        parts.append((f"the one {kept[0].claim.kind} that reads {'them' if several else 'it'} keeps its verdict: "
+                      if len(kept) == 1 else
+                      f"the {len(kept)} {kinds} that read {'them' if several else 'it'} keep their verdicts: ", None))
+        for i, r in enumerate(kept):
+            parts += [(", " if i else "", None), (r.claim.id, r.claim.id)]
+        return parts
+
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "severity": self.severity, "severity_words": self.severity_words,
                 "cause": self.cause, "title": self.title, "size": self.size.as_json() if self.size else None,
@@ -122,7 +161,9 @@ class Finding:
                 "claims": list(self.claims), "measured_claims": list(self.measured_claims),
                 "deviating_cells": [list(k) for k in self.deviating], "cells": [list(k) for k in self.cells],
                 "inputs": [list(k) for k in self.inputs], "detail": self.detail, "source": self.source,
-                "notes": list(self.notes)}
+                "rechecked_with": self.rechecked_with,
+                "rechecked_cells": [list(k) for k in self.rechecked_cells],
+                "rechecks": [{"claim": r.claim.id, "before": r.before, "after": r.after} for r in self.rechecks]}
 
 
 def slug(*parts: str) -> str:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from .citations import DIFFERS, OTHER_CONFIG, SourceCheck
-from .claims import check, interval_of
+from .claims import interval_of, rechecked
 from .expr import Interval
 from .finding import Finding, Size, slug
 from .papers import CellKey, Paper
@@ -57,7 +57,9 @@ def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
         detail += f" Recorded in {group[0].citation.where}."
         found.append(Finding(slug("source", verdict, table, row), severity, cause, title, size, cells=cells,
                              detail=detail,
-                             notes=recheck_claims(paper, corrected, printed)))
+                             rechecks=tuple(rechecked(paper, {c.cell: interval_of(c.correction.value)
+                                                              for c in corrected}, printed)),
+                             rechecked_with="the source's", rechecked_cells=tuple(c.cell for c in corrected)))
     return found
 
 
@@ -68,27 +70,6 @@ def _shortest_names(names) -> list[str]:
         if not any(name.startswith(k) for k in kept):
             kept.append(name)
     return kept
-
-
-def recheck_claims(paper: Paper, corrected: list[SourceCheck], printed: Mapping[CellKey, Interval]) -> tuple[str, ...]:
-    """Each primary claim that reads a corrected cell, checked with the printed cells and with the source's
-    numbers in their place: one line each, saying whether it still holds."""
-    if not corrected:
-        return ()
-    lookup = dict(printed) | {c.cell: interval_of(c.correction.value) for c in corrected}
-    keys = {c.cell for c in corrected}
-    lines = []
-    for claim in paper.claims:
-        if claim.reading != "primary" or claim.expr is None or not keys & set(claim.refs):
-            continue
-        before, after = check(claim, printed).consistent, check(claim, lookup).consistent
-        if after is None:
-            continue
-        then = {True: "holds", False: "fails", None: "cannot be checked"}[before]
-        now = ("still holds" if before else "holds") if after else ("no longer holds" if before else "still fails")
-        lines.append(f"{claim.kind.capitalize()} {claim.id} ({claim.where or 'the text'}: “{claim.quote}”) "
-                     f"{then} with the printed numbers and {now} with the source's.")
-    return tuple(lines)
 
 
 def copied_rows(paper: Paper, verdicts: Mapping[CellKey, Verdict], checks: Mapping[CellKey, SourceCheck],

@@ -15,7 +15,7 @@ from .. import __version__
 from ..atomic import remove_stale_temps, write_text_atomic
 from ..audit.citations import DIFFERS, EQUAL, NOT_FOUND, OTHER_CONFIG, ROUNDED
 from ..audit.claims import OP_WORDS, computed_text
-from ..audit.findings import CANNOT_CHECK, ERROR, QUOTED, READING, SLIP, UNCHECKED
+from ..audit.findings import CANNOT_CHECK, ERROR, MINOR, QUOTED, READING, SLIP, UNCHECKED
 from ..audit.numbers import show
 from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
@@ -78,6 +78,9 @@ def summary_sentence(view: PaperView) -> str:
     sentences = len(view.unchecked_sentences)
     parts = []
     kinds = [_plural(fc[ERROR], "error")] if fc[ERROR] else []
+    changes = "changes" if fc[MINOR] == 1 else "change"
+    kinds += [f"{_plural(fc[MINOR], 'minor mismatch', 'minor mismatches')} that {changes} no other claim's "
+              f"verdict"] if fc[MINOR] else []
     kinds += [_plural(fc[SLIP], "truncation or rounding slip")] if fc[SLIP] else []
     kinds += [f"{fc[READING]} that {'depends' if fc[READING] == 1 else 'depend'} on how a sentence or a count is "
               f"read"] if fc[READING] else []

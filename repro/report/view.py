@@ -10,7 +10,7 @@ from typing import Any
 from ..audit.citations import SOURCE_VERDICTS, SourceCheck, check_citations, load_citations
 from ..audit.claims import ClaimResult, audit_paper, check, measured_lookup, ordered, stated_decimals
 from ..audit.findings import Finding, Inputs, counts, find, shown_first
-from ..audit.severity import ERROR, QUOTED, READING, SLIP, UNCHECKED
+from ..audit.severity import ERROR, MINOR, QUOTED, READING, SLIP, UNCHECKED
 from ..audit.papers import CellKey, MethodNote, Paper, Table
 from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE, NOT_MEASURED, PENDING,
                               REPRODUCED, Measurement, Reason, Verdict, judge)
@@ -24,7 +24,8 @@ Extras = Mapping[tuple[str, str], Measurement]
 
 
 # a count of findings in a table cell, singular and plural: "2 errors · 1 slip · 3 readings"
-BREAKDOWN_WORDS = {ERROR: ("error", "errors"), SLIP: ("slip", "slips"), READING: ("reading", "readings"),
+BREAKDOWN_WORDS = {ERROR: ("error", "errors"), MINOR: ("minor mismatch", "minor mismatches"),
+                   SLIP: ("slip", "slips"), READING: ("reading", "readings"),
                    QUOTED: ("quoted cost not reproduced", "quoted costs not reproduced"),
                    UNCHECKED: ("cannot be checked", "cannot be checked")}
 
