@@ -195,6 +195,24 @@ def test_a_misspelt_table_field_and_an_unknown_model_name_what_was_meant(paper_c
     assert "unknown model 'qqqq'; the models: baselines/" in err and "faster/fast_gru" in err
 
 
+def test_plain_text_wraps_to_80_columns_off_a_terminal_and_keeps_a_terminals_width(monkeypatch):
+    import os
+
+    from repro.console import terminal_width
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    def piped(*_):
+        raise OSError("not a terminal")
+
+    monkeypatch.setattr(os, "get_terminal_size", piped)
+    assert terminal_width() == 80
+    monkeypatch.setattr(os, "get_terminal_size", lambda *_: os.terminal_size((100, 40)))
+    assert terminal_width() == 100
+    monkeypatch.setattr(os, "get_terminal_size", lambda *_: os.terminal_size((30, 40)))
+    assert terminal_width() == 60  # narrower than that reads worse wrapped than scrolled
+
+
 def test_the_plain_text_commands_read_in_80_columns(monkeypatch, capsys, tmp_path):
     """Piped or on an 80-column terminal, no line of `findings`, `audit` or `tables` runs past 80 characters."""
     monkeypatch.setenv("COLUMNS", "80")
