@@ -121,7 +121,9 @@ class ResNet3D(nn.Module):
         self.conv1 = nn.Conv3d(in_channels, 64, kernel_size=7, stride=(1, 2, 2), padding=3, bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool3d(kernel_size=3, stride=2, padding=1)
+        # a tuple, as Hara's and Efficient-3DCNNs' code write it (models/resnext.py): the same pooling, and the
+        # FLOP counter Efficient-3DCNNs ships (repro.measure.thop_replica) reads an int kernel as one element
+        self.maxpool = nn.MaxPool3d(kernel_size=(3, 3, 3), stride=2, padding=1)
         self.layer1 = self._make_layer(block, planes[0], layers[0], 1, block_kwargs)
         self.layer2 = self._make_layer(block, planes[1], layers[1], 2, block_kwargs)
         self.layer3 = self._make_layer(block, planes[2], layers[2], 2, block_kwargs)

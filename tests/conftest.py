@@ -241,3 +241,16 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["repro"] = _header(config)
     if not (output_json.get("commit_info") or {}).get("id"):
         output_json["commit_info"] = {**(output_json.get("commit_info") or {}), "id": _commit()}
+
+
+def paired_verdict(values: dict, prefix: str) -> str:
+    """What a proxy check's paired comparison under `prefix` (repro.run.proxy.Paired.values) should conclude."""
+    from repro.engine.metrics import exact_mcnemar
+
+    a, b, p = values[f"{prefix}.a_only"], values[f"{prefix}.b_only"], values[f"{prefix}.p_value"]
+    assert p == pytest.approx(exact_mcnemar(int(a), int(b)))
+    return "held" if a > b and p < 0.05 else "did not hold" if b > a and p < 0.05 else "inconclusive"
+
+
+def paired_keys(prefix: str) -> set[str]:
+    return {f"{prefix}.{k}" for k in ("a_only", "b_only", "p_value")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,9 @@ def test_repro_run_trains_logs_and_the_report_shows_it(toy, ucf101_tree, tmp_pat
     record, final = (json.loads((run_dir / name).read_text()) for name in ("run.json", "final.json"))
     assert record["status"] == "finished" and record["pushed"] is True
     assert final["videos"] == 8 and len(final["confusion"]) == 8
+    # each video's top-1, by dataset index, for a paired comparison; they add up to top-1
+    assert [i for i, _ in final["per_video"]] == list(range(8))
+    assert 100.0 * sum(r for _, r in final["per_video"]) / 8 == pytest.approx(final["top1"])
     assert [json.loads(x)["epoch"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1]
     cells, _ = load_all(load_papers("toy"), uri)
     measured = cells[("toy", ("1", "Ours", "Top-1"))]
@@ -129,6 +133,7 @@ def test_two_gloo_processes_match_one(toy, ucf101_tree, tmp_path):
     single, ddp = results["single"], results["ddp"]
     assert ddp["videos"] == single["videos"] == 8
     assert ddp["top1"] == single["top1"] and ddp["confusion"] == single["confusion"]
+    assert ddp["per_video"] == single["per_video"]  # gathered from both ranks, each video once
     for a, b in zip(single["history"], ddp["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     assert ddp["loss"] == pytest.approx(single["loss"], rel=1e-4)
@@ -167,14 +172,15 @@ def test_the_report_says_why_a_cell_has_no_value(toy, tmp_path):
     assert "not run yet: repro run toy/tiny --data-root DIR" in page
 
 
-def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("verdict", ["did not hold", "inconclusive"])
+def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path, monkeypatch, verdict):
     import types
 
     from repro.run.proxy import ProxyCheck, ProxyOutcome, load_outcomes, run_checks
     from repro.report.render import render
 
     def compare(ctx):
-        return ProxyOutcome(held=False, values={"a.top1": 25.0, "b.top1": 50.0},
+        return ProxyOutcome(verdict, values={"a.top1": 25.0, "b.top1": 50.0},
                             summary="A 25.0% vs B 50.0% top-1: A did not beat B")
 
     module = types.ModuleType("papers.toy.proxy")
@@ -185,10 +191,39 @@ def test_proxy_checks_are_logged_and_reported_whatever_the_outcome(toy, tmp_path
     paper = load_papers("toy")[0]
     [(check, outcome, _)] = run_checks(paper, tmp_path, uri)
     logged = load_outcomes(paper, uri)["a-beats-b"]
-    assert not logged.held and logged.values == {"a.top1": 25.0, "b.top1": 50.0}
+    assert logged.verdict == verdict and not logged.held and logged.values == {"a.top1": 25.0, "b.top1": 50.0}
     render([paper], tmp_path / "r", proxy_outcomes={"toy": load_outcomes(paper, uri)})
     page = (tmp_path / "r" / "toy.html").read_text()
-    assert 'id="proxy-a-beats-b"' in page and "did not hold" in page and "A did not beat B" in page
+    assert 'id="proxy-a-beats-b"' in page and f">{verdict}</span>" in page and "A did not beat B" in page
+    line = re.search(r'<p class="proxy-line">(.*?)</p>', page, re.S)[1]
+    assert "0 of 1 held" in line and f'{verdict.split(",")[0]}' in line and 'href="#proxy-a-beats-b"' in line
+
+
+def _evaluation(right: list[int]) -> dict:
+    return {"per_video": [[i, r] for i, r in enumerate(right)], "videos": len(right)}
+
+
+@pytest.mark.parametrize("a, b, verdict", [
+    ([1] * 10 + [0] * 10, [0] * 20, "held"),            # A right on 10 videos B misses, B on none: p = 0.002
+    ([0] * 20, [1] * 10 + [0] * 10, "did not hold"),
+    ([1] * 4 + [0] * 16, [0] * 2 + [1] * 2 + [0] * 16, "inconclusive"),  # 2 against 2: no difference
+    ([1] * 5 + [0] * 15, [0] * 20, "inconclusive"),     # 5 against 0: p = 0.0625, within chance
+])
+def test_a_proxy_comparison_holds_only_beyond_chance_on_the_same_videos(a, b, verdict):
+    from repro.run.proxy import paired
+
+    test = paired(_evaluation(a), _evaluation(b))
+    assert test.verdict == verdict and test.videos == 20
+    assert "McNemar p = " in test.words("A", "B")
+
+
+def test_a_proxy_comparison_needs_the_same_test_videos_and_their_per_video_results():
+    from repro.run.proxy import paired
+
+    with pytest.raises(ValueError, match="same test videos"):
+        paired(_evaluation([1, 0, 1]), _evaluation([1, 0]))
+    older = paired({"top1": 80.0, "videos": 3}, _evaluation([1, 0, 1]))  # a run from before per-video results
+    assert older.verdict == "inconclusive" and older.values("x") == {} and "rerun" in older.words("A", "B")
 
 
 def test_run_starts_from_the_weights_given(toy, ucf101_tree, tmp_path, capsys):

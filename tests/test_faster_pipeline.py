@@ -22,6 +22,8 @@ from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context
 
+from conftest import paired_keys, paired_verdict
+
 CLASSES = 8
 
 
@@ -51,6 +53,7 @@ def stage1(tmp_path):
         args = {**experiment.model_args, **experiment.proxy.get("model_args", {}), "num_classes": CLASSES}
         return Context(experiment, train_set, test_set, "cpu", tmp_path, tmp_path / "runs" / "faster" / f"{eid}-proxy",
                        True, args, experiment.proxy.get("model", experiment.model), dict(experiment.pipeline_args))
+
 
     return backbones, context
 
@@ -247,7 +250,8 @@ def test_the_proxy_check_runs_end_to_end_and_is_logged(tmp_path, monkeypatch):
     [(check, outcome, _)] = run_checks(paper, tmp_path, uri)
     assert check.id == "fastgru-beats-avgpool"
     assert set(outcome.values) == {"fast_gru.top1", "avg_pool.top1", "expensive.top1", "cheap.top1",
-                                  "chance.top1"}
+                                  "chance.top1"} | paired_keys("fast_gru_vs_avg_pool")
+    assert outcome.verdict == paired_verdict(outcome.values, "fast_gru_vs_avg_pool")
     assert "FAST-GRU" in outcome.summary and "Avg. pool" in outcome.summary
     logged = load_outcomes(paper, uri)["fastgru-beats-avgpool"]
     assert logged.values == pytest.approx(outcome.values) and logged.held == outcome.held and logged.summary

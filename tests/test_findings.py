@@ -268,10 +268,21 @@ def test_a_quotient_the_printed_digits_leave_unbounded_cannot_be_checked(tmp_pat
 relations:
 """)
     [result] = [r for r in audit_paper(_paper(tmp_path, claims=claims)) if r.claim.id == "per-gflop"]
-    assert result.consistent is None and "allow any value" in result.explanation
+    assert result.consistent is None and "a divisor's printed digits reach zero" in result.explanation
     found = _find(_paper(tmp_path / "b", claims=claims))
     [unchecked] = [f for f in found if "per-gflop" in f.claims]
     assert unchecked.cause == "cannot be checked" and "allow any value" in unchecked.detail
+    bounded = TABLES.replace("values: [25.6, 34.6]", "values: ['>25.6', 34.6]")  # a cell printed as a bound
+    bound_claims = CLAIMS.replace("relations:\n", """\
+  - id: cost-64f
+    quote: "64f costs 26 GFLOPs."
+    stated: 26
+    expr: "{1|64f|GFLOPs}"
+relations:
+""")
+    paper = _paper(tmp_path / "c", tables=bounded, claims=bound_claims)
+    [result] = [r for r in audit_paper(paper) if r.claim.id == "cost-64f"]
+    assert result.consistent is None and "printed as a bound" in result.explanation
 
 
 def test_a_declared_deviation_goes_stale_once_the_convention_reproduces_it(tmp_path):

@@ -24,6 +24,9 @@ from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context, _datasets, effective
 
+from conftest import paired_keys, paired_verdict
+
+
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
@@ -248,8 +251,8 @@ def test_the_proxy_check_runs_and_is_logged(tmp_path):
     assert [check.id for check, _, _ in results] == ["gcf-beats-dclips-long-videos"]
     _, outcome, _ = results[0]
     keys = {"backbone_cclip_top1", "dclips_top1", "gcf_top1", "gcf_minus_dclips_pp", "chance_top1",
-            "backbone_train_loss", "chance_loss", "test_videos"}
+            "backbone_train_loss", "chance_loss", "test_videos"} | paired_keys("gcf_vs_dclips")
     assert set(outcome.values) == keys and "D-Clips" in outcome.summary
-    assert outcome.held == (outcome.values["gcf_top1"] > outcome.values["dclips_top1"])
+    assert outcome.verdict == paired_verdict(outcome.values, "gcf_vs_dclips")
     logged = load_outcomes(paper, uri)["gcf-beats-dclips-long-videos"]
     assert set(logged.values) == keys and logged.summary == outcome.summary

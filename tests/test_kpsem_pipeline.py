@@ -19,6 +19,8 @@ from repro.audit.papers import load_papers
 from repro.run.runner import Context
 from repro.weights import inflate_kernel
 
+from conftest import paired_keys, paired_verdict
+
 SMALL_KPSEM = {"num_classes": 5, "num_frames": 16, "num_regions": 4, "num_sets": 2, "embed_dim": 8,
                "insert_after": "conv4"}
 
@@ -34,6 +36,7 @@ def _context(paper, experiment_id: str, tmp_path: Path, *, weights=None, proxy=F
     args = dict(model_args if model_args is not None else {"num_classes": 5})
     return Context(experiment, train_set, test_set, "cpu", tmp_path, tmp_path / "run", proxy, args, experiment.model,
                    {**experiment.pipeline_args, **(pipeline_args or {})}, dict(weights or {}))
+
 
 
 class _Frames(torch.nn.Module):
@@ -225,10 +228,11 @@ def test_proxy_check_runs_end_to_end_and_is_logged(paper, tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     [(check, outcome, seconds)] = run_checks(paper, tmp_path / "proxy", uri, only="direction-gain")
     with capsys.disabled():  # the measured outcome, for whoever runs the tests
-        print(f"\n{check.id}: held={outcome.held} in {seconds:.0f}s: {outcome.summary}")
+        print(f"\n{check.id}: {outcome.verdict} in {seconds:.0f}s: {outcome.summary}")
     keys = {"mfnet.top1", "mf_kpsem.top1", "gain_pp", "mfnet.test_loss", "mf_kpsem.test_loss", "params_added_pct",
             "macs_added_pct", "videos", "mfnet.MoveDown", "mfnet.MoveUp", "mf_kpsem.MoveDown", "mf_kpsem.MoveUp"}
-    assert set(outcome.values) == keys and "MF-KPSEM" in outcome.summary
+    assert set(outcome.values) == keys | paired_keys("mf_kpsem_vs_mfnet") and "MF-KPSEM" in outcome.summary
+    assert outcome.verdict == paired_verdict(outcome.values, "mf_kpsem_vs_mfnet")
     assert 0 < outcome.values["params_added_pct"] < 10
     logged = load_outcomes(paper, uri)["direction-gain"]
-    assert logged.held == outcome.held and logged.values == pytest.approx(outcome.values) and logged.summary
+    assert logged.verdict == outcome.verdict and logged.values == pytest.approx(outcome.values) and logged.summary

@@ -31,6 +31,8 @@ from repro.run.experiments import find
 from repro.audit.papers import load_papers
 from repro.run.runner import Context, _datasets, effective, model_spec
 
+from conftest import paired_keys, paired_verdict
+
 CLASSES = ["MoveLeft", "OrbitHum", "OrbitWhistle"]
 
 
@@ -68,6 +70,7 @@ def _context(paper, experiment_id: str, out: Path, tree: Path, *, proxy: bool = 
     run_dir = out / "runs" / "maivar" / (experiment_id + ("-proxy" if proxy else ""))
     return Context(experiment, train_set, test_set, "cpu", out, run_dir, proxy, model_args, name,
                    {**args, **(pipeline_args or {})}, dict(weights or {}))
+
 
 
 def _trained(model: nn.Module, task) -> set[str]:
@@ -336,8 +339,8 @@ def test_the_proxy_check_runs_and_is_logged(paper, tmp_path):
     _, outcome, _ = results[0]
     keys = {f"{m}_{v}" for m in ("video", "audio", "fusion") for v in ("top1", "audio_pair_acc", "direction_acc")}
     keys |= {"fusion_minus_video_pp", "fusion_minus_audio_pp", "chance_top1", "stand_in_top1", "stand_in_train_loss",
-             "chance_loss", "test_videos"}
+             "chance_loss", "test_videos"} | paired_keys("fusion_vs_video") | paired_keys("fusion_vs_audio")
     assert set(outcome.values) == keys and "audio pair" in outcome.summary
-    assert outcome.held == (outcome.values["fusion_top1"] > outcome.values["video_top1"])
+    assert outcome.verdict == paired_verdict(outcome.values, "fusion_vs_video")
     logged = load_outcomes(paper, uri)["fusion-beats-video-audio-pair"]
     assert set(logged.values) == keys and logged.summary == outcome.summary

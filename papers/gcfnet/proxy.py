@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, paired, without_confusion
 
 BACKBONE, DCLIPS, GCF = "resnext-k600", "resnext-k600-dclips", "gcf-resnext-k600"
 
@@ -52,15 +52,16 @@ def gcf_beats_dclips(ctx: ProxyContext) -> ProxyOutcome:
               "gcf_minus_dclips_pp": gcf["top1"] - dclips["top1"], "chance_top1": 100.0 / classes,
               "backbone_train_loss": _last_train_loss(backbone), "chance_loss": math.log(classes),
               "test_videos": float(gcf["videos"])}
-    held = gcf["top1"] > dclips["top1"]
+    test = paired(gcf, dclips)
+    values.update(test.values("gcf_vs_dclips"))
     summary = (f"On long synthetic videos (the action in a few of 10 clips), the GCF head on the frozen small3d "
                f"backbone reached {gcf['top1']:.1f}% top-1 against {dclips['top1']:.1f}% for D-Clips averaging "
                f"of the same backbone (which scores {backbone['top1']:.1f}% on the centre clips of short "
                f"all-action test videos; chance {100.0 / classes:.1f}%; backbone "
                f"training loss {values['backbone_train_loss']:.3f} against ln {classes} = {math.log(classes):.3f}; "
-               f"{gcf['videos']} test videos): {'GCF-Net beat D-Clips' if held else 'GCF-Net did not beat D-Clips'}.")
+               f"{gcf['videos']} test videos; {test.words('GCF-Net', 'D-Clips')}): {test.verdict}.")
     details = {"runs": without_confusion({BACKBONE: backbone, DCLIPS: dclips, GCF: gcf})}
-    return ProxyOutcome(held, values, summary, details)
+    return ProxyOutcome(test.verdict, values, summary, details)
 
 
 CHECKS = [

@@ -31,7 +31,7 @@ is reported (parameters and MACs of the two proxy models at the proxy input) but
 from __future__ import annotations
 
 from repro.run.experiments import find
-from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, paired
 
 BASELINE, OURS = "mfnet-minikinetics", "mf-kpsem-minikinetics"
 
@@ -71,17 +71,18 @@ def direction_gain(ctx: ProxyContext) -> ProxyOutcome:
               "videos": float(base["videos"])}
     for key, name in (("mfnet", BASELINE), ("mf_kpsem", OURS)):
         values.update({f"{key}.{c}": acc for c, acc in per_class[name].items()})
-    held = mine["top1"] > base["top1"] or (mine["top1"] == base["top1"] and mine["loss"] < base["loss"])
+    test = paired(mine, base)
+    values.update(test.values("mf_kpsem_vs_mfnet"))
     pairs = ", ".join(f"{c} {per_class[BASELINE][c]:.1f}% vs {per_class[OURS][c]:.1f}%" for c in classes)
     summary = (f"MF-KPSEM {mine['top1']:.1f}% vs MFNet {base['top1']:.1f}% top-1 (test loss {mine['loss']:.3f} vs "
                f"{base['loss']:.3f}) on the synthetic direction pair "
                f"({int(base['videos'])} test videos; per class MFNet vs MF-KPSEM: {pairs}), trained from scratch "
                f"at 64 px; KPSEM adds {values['params_added_pct']:.1f}% parameters and "
-               f"{values['macs_added_pct']:.1f}% MACs: MF-KPSEM {'beat' if held else 'did not beat'} MFNet")
+               f"{values['macs_added_pct']:.1f}% MACs; {test.words('MF-KPSEM', 'MFNet')}: {test.verdict}")
     details = {"classes": classes, "confusion": {name: r["confusion"] for name, r in results.items()},
                "run_dirs": {name: r.get("run_dir") for name, r in results.items()},
                "params": {BASELINE: base_params, OURS: our_params}, "macs": {BASELINE: base_macs, OURS: our_macs}}
-    return ProxyOutcome(held, values, summary, details)
+    return ProxyOutcome(test.verdict, values, summary, details)
 
 
 CHECKS = [

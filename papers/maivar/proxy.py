@@ -35,7 +35,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, without_confusion
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, paired, without_confusion
 
 AUDIO, FUSION = "audio-chromagram", "fusion-chromagram"
 AUDIO_PAIR = ("OrbitHum", "OrbitWhistle")
@@ -64,8 +64,8 @@ def fusion_beats_video(ctx: ProxyContext) -> ProxyOutcome:
                    "chance_top1": 100.0 / len(classes), "stand_in_top1": float(stand_in["top1"]),
                    "stand_in_train_loss": float(stand_in["train_loss"]), "chance_loss": math.log(len(classes)),
                    "test_videos": float(fused["videos"])})
-    held = values["fusion_top1"] > values["video_top1"]
-    both = values["fusion_top1"] > max(values["video_top1"], values["audio_top1"])
+    test, over_audio = paired(fused, video), paired(fused, audio)
+    values.update({**test.values("fusion_vs_video"), **over_audio.values("fusion_vs_audio")})
     summary = (
         f"On synthetic {'/'.join(classes)} videos with sound ({int(values['test_videos'])} test videos; chance "
         f"{values['chance_top1']:.0f}%), the chromagram fusion MLP reached {values['fusion_top1']:.1f}% top-1 "
@@ -77,13 +77,13 @@ def fusion_beats_video(ctx: ProxyContext) -> ProxyOutcome:
         f"audio {values['audio_direction_acc']:.1f}%, fusion {values['fusion_direction_acc']:.1f}%. The stand-in "
         f"video extractor (small3d) scored {values['stand_in_top1']:.1f}% on its own (training loss "
         f"{values['stand_in_train_loss']:.3f} against ln {len(classes)} = {values['chance_loss']:.3f}). "
-        f"{'Fusion beat video alone' if held else 'Fusion did not beat video alone'}"
-        f"{' and audio alone' if both else ''}.")
+        f"Against video alone, {test.words('fusion', 'video')}: {test.verdict}; against audio alone, "
+        f"{over_audio.words('fusion', 'audio')}.")
     every = {**runs, "stand_in": stand_in}
     details = {"classes": classes, "runs": without_confusion(every),
                "confusion": {name: result["confusion"] for name, result in every.items()},
                "kept": record.get("kept"), "no_audio": len(record.get("no_audio", []))}
-    return ProxyOutcome(held, values, summary, details)
+    return ProxyOutcome(test.verdict, values, summary, details)
 
 
 CHECKS = [

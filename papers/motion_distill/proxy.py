@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome
+from repro.run.proxy import ProxyCheck, ProxyContext, ProxyOutcome, all_of, paired
 
 DS, MAR = "ds-ucf101-16f", "mar-ucf101-16f"
 RGB_ALONE = f"{DS}-rgb-alone"
@@ -70,20 +70,20 @@ def ds_beats_mar_and_rgb(ctx: ProxyContext) -> ProxyOutcome:
               "teacher_flow_top1": float(teacher["top1"]), "teacher_train_loss": float(teacher["train_loss"]),
               "rgb_train_loss": _last_train_loss(rgb), "chance_top1": 100.0 / classes,
               "chance_loss": math.log(classes), "test_videos": float(ds["videos"])}
-    beats_mar, beats_rgb = ds["top1"] > mar["top1"], ds["top1"] > rgb["top1"]
-    held = beats_mar and beats_rgb
-    verdict = {(True, True): "MAE+Gram beat both", (True, False): "MAE+Gram beat MSE but not RGB alone",
-               (False, True): "MAE+Gram beat RGB alone but not MSE",
-               (False, False): "MAE+Gram beat neither"}[(beats_mar, beats_rgb)]
+    over_mar, over_rgb = paired(ds, mar), paired(ds, rgb)
+    values.update({**over_mar.values("ds_vs_mar"), **over_rgb.values("ds_vs_rgb")})
+    verdict = all_of(over_mar.verdict, over_rgb.verdict)
     summary = (f"On the synthetic direction classes (motion the only cue; {ds['videos']} test videos, one video "
                f"= {100.0 / ds['videos']:.1f} points), small3d students reached {ds['top1']:.1f}% top-1 with "
                f"multi-level MAE + Gram distillation, {mar['top1']:.1f}% with MSE on the pooled features (MAR) "
                f"and {rgb['top1']:.1f}% trained on RGB alone (chance {100.0 / classes:.1f}%; RGB training loss "
                f"{values['rgb_train_loss']:.3f} against ln {classes} = {math.log(classes):.3f}); the flow teacher "
-               f"scored {teacher['top1']:.1f}% on flow: {verdict}.")
+               f"scored {teacher['top1']:.1f}% on flow. Against MSE, {over_mar.words('MAE+Gram', 'MSE')}: "
+               f"{over_mar.verdict}; against RGB alone, {over_rgb.words('MAE+Gram', 'RGB alone')}: "
+               f"{over_rgb.verdict}.")
     details = {"teacher": teacher,
                "runs": {name: dict(result) for name, result in ((DS, ds), (MAR, mar), (RGB_ALONE, rgb))}}
-    return ProxyOutcome(held, values, summary, details)
+    return ProxyOutcome(verdict, values, summary, details)
 
 
 CHECKS = [

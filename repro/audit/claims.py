@@ -122,6 +122,10 @@ def _stated_interval(claim: Claim, lookup: Mapping[CellKey, Interval]) -> Interv
 def stated_decimals(claim: Claim, paper: Paper | None = None) -> int:
     """The printed precision of the claim's stated side: its number's, or the finest of the cells it names."""
     if isinstance(claim.stated, Printed):
+        if claim.stated.value == 0 and claim.op in _INEQUALITIES and paper is not None and claim.expr is not None:
+            # an ordering ("A beats B") prints no number: what the tables give is shown at their cells' precision
+            finest = max((paper.cell(*ref).printed_number().decimals for ref in claim.expr.refs), default=1)
+            return max(finest - 1, 0)
         return claim.stated.decimals
     if paper is None:
         return 2
@@ -145,9 +149,10 @@ def check(claim: Claim, lookup: Mapping[CellKey, Interval], *, point_stated: boo
         stated = Interval.exact(stated.mid)
     shown = f"the tables give {show(computed.mid, places + 1)}"
     if not (math.isfinite(computed.lo) and math.isfinite(computed.hi)):  # any verdict would be vacuous
+        bound = any(not math.isfinite(lookup[k].lo) or not math.isfinite(lookup[k].hi) for k in claim.expr.refs)
+        why = "a cell it reads is printed as a bound ('>107.9')" if bound else "a divisor's printed digits reach zero"
         return ClaimResult(claim, stated, computed, None,
-                           f"unchecked: {shown}, but a divisor's printed digits reach zero, so the printed numbers "
-                           f"allow any value", places)
+                           f"unchecked: {shown}, but {why}, so the printed numbers allow any value", places)
     if claim.op in _INEQUALITIES:
         ok = _INEQUALITIES[claim.op](computed, stated.mid)
         return ClaimResult(claim, stated, computed, ok,
@@ -217,6 +222,19 @@ def rechecked(paper: Paper, substitutes: Mapping[CellKey, Interval], printed: Ma
         if after is not None:
             out.append(Recheck(claim, check(claim, printed, decimals=decimals).consistent, after))
     return out
+
+
+def harmless(paper: Paper, substitutes: Mapping[CellKey, float], rechecks: list[Recheck] | tuple[Recheck, ...]) -> bool:
+    """Whether reading cells as `substitutes` instead of as printed is a minor mismatch: each lies within what a
+    measurement of the cell may miss it by (repro/audit/tolerances.yaml), and the claims and relations that
+    read the cells, of which there is at least one, keep their verdicts."""
+    from .verdicts import allowed_for
+
+    def small(key: CellKey, value: float) -> bool:
+        cell = paper.cell(*key)
+        return abs(value - cell.value) <= allowed_for(cell) * (1 + 1e-9) + 1e-12  # 77.53 - 76.53 is 1.0000000000000142
+
+    return bool(rechecks) and all(small(k, v) for k, v in substitutes.items()) and not any(r.changed for r in rechecks)
 
 
 def audit_paper(paper: Paper) -> list[ClaimResult]:

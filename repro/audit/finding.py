@@ -37,14 +37,17 @@ class Size:
     def text(self) -> str:
         """The difference in the paper's units, "+0.4 GFLOPs", "−0.2 pp" (a difference of percentages is in
         points), "+0.15" (of a ratio printed as "1.3×": a difference of ratios is a plain number), a cost with
-        its relative gap, "+2,940 MFLOPs (+43%)", or for a cost far from its printed value the factor, "×8.0"."""
+        its relative gap, "+2,940 MFLOPs (+43%)", "+0.411 M (+0.8%)", or for a cost far from its printed value
+        the factor, "×8.0"."""
         if self.far:
             return f"×{show(self.ratio, decimals_for(self.ratio, 2))}"
         text = show(self.difference, self.decimals, signed=True)
         if "." in text:  # "+1.60" reads as "+1.6": the digits shown are the difference's, not a printed number's
             text = text.rstrip("0").rstrip(".")
         unit = "pp" if self.unit == "%" and not self.proportional else ("" if self.unit == "x" else self.unit)
-        relative = f" ({show(100 * self.difference / self.printed, 0, signed=True)}%)" \
+        percent = 100 * self.difference / self.printed if self.printed else 0.0
+        # one decimal under 10%: a 0.85% gap against a 0.5% tolerance must not read "+1%"
+        relative = f" ({show(percent, 1 if abs(percent) < 10 else 0, signed=True)}%)" \
             if self.proportional and self.printed else ""
         return with_unit(text, unit) + relative
 

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from .citations import EQUAL, ROUNDED, SourceCheck
-from .claims import OP_WORDS, ClaimResult, Recheck, check, computed_text, interval_of, published_lookup, rechecked, \
-    restates_one_cell
+from .claims import OP_WORDS, ClaimResult, Recheck, check, computed_text, interval_of, harmless, published_lookup, \
+    rechecked, restates_one_cell
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
 from .finding import ONE_READING, Finding, Size, slug
@@ -43,7 +43,7 @@ from .severity import CANNOT_CHECK, ERROR, MINOR, QUOTED, READING, SEVERITIES, S
 from .source_findings import copied_rows, source_findings
 from .suspects import (implied_value, key_cells, stated_is_truncated, suspect_cells, suspect_interval,
                        swapped_claims, truncated_cell)
-from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict, allowed_for
+from .verdicts import CITATION, CONVENTION, DEVIATES, Verdict
 from .words import cell_words, expression_words, relation_words, short, table_and_column
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -305,9 +305,8 @@ def _consequence(paper: Paper, results: list[ClaimResult],
         return ERROR, ()
     substitutes = {r.claim.expr.refs[0]: interval_of(r.claim.stated) for r in results}
     rechecks = tuple(rechecked(paper, substitutes, printed, skip={r.claim.id for r in results}))
-    small = all(abs(r.stated.mid - cell.value) <= allowed_for(cell) + 1e-12
-                for r in results if (cell := paper.cell(*r.claim.expr.refs[0])))
-    return (MINOR if rechecks and small and not any(r.changed for r in rechecks) else ERROR), rechecks
+    minor = harmless(paper, {k: v.mid for k, v in substitutes.items()}, rechecks)
+    return (MINOR if minor else ERROR), rechecks
 
 
 def _rows_compared(claim: Claim) -> str:
@@ -364,13 +363,14 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
         cell = paper.cell(*key)
         rows = " and ".join(k[1] for k in keys)
         detail = inputs.explanations.get(key, "No explanation is known.")
-        severity, cause = ERROR, "measured value deviates"
+        severity, cause, build = ERROR, "measured value deviates", "our build"
         if CITATION.search(key[1]):  # a source that prints otherwise is a finding of its own (source_findings)
             severity, cause = QUOTED, "a quoted cost that our build of the cited model does not reproduce"
             detail += " " + _quoted_source(inputs.sources, keys)
+            build = "our build of the cited model"
         found.append(Finding(
             slug("deviates", *key), severity, cause,
-            f"Table {key[0]} · {rows} · {key[2]}: printed {cell.printed}, our build of the cited model "
+            f"Table {key[0]} · {rows} · {key[2]}: printed {cell.printed}, {build} "
             f"measures {show(verdict.measured, cell.printed_number().decimals + 1)}",
             _measured_size(cell, verdict.measured), deviating=tuple(keys), cells=tuple(keys), detail=detail))
     for (table, kind, label), keys in alternatives.items():
@@ -388,8 +388,12 @@ def _deviations(inputs: Inputs, findings: list[Finding]) -> list[Finding]:
                 f"Table {table} · {columns}: {len(keys)} of its cells are counted with {label}, not as the "
                 f"multiply-adds the suite measures", size, cells=tuple(keys), detail=detail))
         else:
+            # a cited row names a model with several configurations: quoting one of them is a reading (as when a
+            # source shows it, repro.audit.source_findings); the paper's own row printing another's is an error
+            quoted = all(CITATION.search(k[1]) for k in keys)
             found.append(Finding(
-                slug("configuration", table, label, columns), ERROR, "the numbers of another configuration",
+                slug("configuration", table, label, columns), READING if quoted else ERROR,
+                "the numbers of another configuration",
                 f"Table {table} · {columns}: {len(keys)} cell{'s match' if len(keys) > 1 else ' matches'} {label}, "
                 f"not the model the paper names", size, deviating=tuple(keys), cells=tuple(keys), detail=detail))
     return found

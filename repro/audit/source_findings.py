@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from .citations import DIFFERS, OTHER_CONFIG, SourceCheck
-from .claims import interval_of, rechecked
+from .claims import harmless, interval_of, rechecked
 from .expr import Interval
 from .finding import Finding, Size, slug
 from .papers import CellKey, Paper
-from .severity import ERROR, READING
+from .severity import ERROR, MINOR, READING
 from .verdicts import CITATION, DEVIATES, Verdict
 
 
@@ -35,15 +35,23 @@ def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
         corrected = [c for c in group if c.correction is not None]
         if verdict == OTHER_CONFIG:
             configuration = "; ".join(_shortest_names(c.matched.configuration.split(" (")[0] for c in group))
-            title = (f"{where}: {quoted} {'are the numbers' if len(group) > 1 else 'is the number'} published for "
-                     f"{configuration}, not for the row's configuration")
-            if corrected:
-                title += f" ({' and '.join(c.correction.value.text for c in corrected)})"
+            if corrected:  # the source prints the row's own configuration otherwise
+                title = (f"{where}: {quoted} {'are the numbers' if len(group) > 1 else 'is the number'} published for "
+                         f"{configuration}, not for the row's configuration "
+                         f"({' and '.join(c.correction.value.text for c in corrected)})")
+            else:  # an equality: the source read gives no number for the row's own configuration
+                equal = "equal the numbers" if len(group) > 1 else "equals the number"
+                title = (f"{where}: {quoted} {equal} published for {configuration}; the source read gives none for "
+                         f"the row's configuration")
             severity, cause = READING, "a quoted number of another configuration"
         else:
             title = (f"{where}: printed {quoted}, its source prints "
                      f"{' and '.join(c.correction.value.text for c in group)}")
             severity, cause = ERROR, "a quoted number that its source does not print"
+        substitutes = {c.cell: c.correction.value for c in corrected}
+        rechecks = tuple(rechecked(paper, {k: interval_of(v) for k, v in substitutes.items()}, printed))
+        if verdict == DIFFERS and harmless(paper, {k: v.value for k, v in substitutes.items()}, rechecks):
+            severity = MINOR
         biggest = max(corrected, key=lambda c: abs(c.correction.value.value - paper.cell(*c.cell).value),
                       default=None)
         size = None
@@ -57,8 +65,7 @@ def source_findings(paper: Paper, checks: Mapping[CellKey, SourceCheck],
         detail += f" Recorded in {group[0].citation.where}."
         found.append(Finding(slug("source", verdict, table, row), severity, cause, title, size, cells=cells,
                              detail=detail,
-                             rechecks=tuple(rechecked(paper, {c.cell: interval_of(c.correction.value)
-                                                              for c in corrected}, printed)),
+                             rechecks=rechecks,
                              rechecked_with="the source's", rechecked_cells=tuple(c.cell for c in corrected)))
     return found
 

@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
                            uri=args.tracking_uri, epochs=args.epochs, weights=weights,
                            flow_root=Path(args.flow_root) if args.flow_root else None, speed=speed(args))
-    shown = {k: v for k, v in final.items() if k != "confusion"}
+    shown = {k: v for k, v in final.items() if k not in ("confusion", "per_video")}
     print(json.dumps(shown, indent=1))
     if args.epochs == 0:
         print("evaluation only (--epochs 0): nothing was trained", file=sys.stderr)
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
 def run_proxies(papers: list, args: argparse.Namespace, kept: list) -> None:
     from ..audit.words import short
     from ..console import terminal_width
-    from ..run.proxy import each_check, outcome_json
+    from ..run.proxy import HELD, INCONCLUSIVE, NOT_HELD, each_check, outcome_json
 
     def starting(check) -> None:  # a check trains for minutes: say so before, not only after
         print(textwrap.fill(f"{paper.id} proxy check {check.id}: running on synthetic data ({short(check.claim, 120)})",
@@ -135,7 +135,7 @@ def run_proxies(papers: list, args: argparse.Namespace, kept: list) -> None:
         out = getattr(args, "out_runs", None) or ("proxy-runs" if hasattr(args, "out_runs") else args.out)
         for check, outcome, seconds in each_check(paper, Path(out), args.tracking_uri, getattr(args, "check", None),
                                                   show_progress=sys.stderr.isatty(), kept=kept, starting=starting):
-            word = "held" if outcome.held else "did NOT hold"
+            word = {HELD: "held", NOT_HELD: "did NOT hold", INCONCLUSIVE: "was inconclusive"}[outcome.verdict]
             print(f"{paper.id} proxy check {check.id}: {word} on proxy data ({seconds:.0f} s)")
             print(textwrap.fill(outcome.summary, terminal_width(), initial_indent="  ", subsequent_indent="  "))
             if getattr(args, "json", False):

@@ -25,7 +25,7 @@ from ..errors import UsageError
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import SINGLE, EpochSampler, World, gather
-from .metrics import summarize, video_scores
+from .metrics import NOT_METRICS, per_video_correct, summarize, video_scores
 from .optim import Schedule, make_optimizer
 from .speed import (DEFAULT_SPEED, Speed, peak_memory_mb, prepare_device, reset_peak_memory, synchronize,
                     to_channels_last)
@@ -118,7 +118,8 @@ def _set_epoch(epoch: int, *objects) -> None:
 def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World = SINGLE, workers: int = 0,
              progress: Callable[[int], None] | None = None) -> dict:
     """Video-level top-1/top-5/mean-class accuracy and loss over `dataset` (each rank a share, gathered),
-    with the number of videos it covers (`videos` of `videos_total`) and the unreadable ones left out."""
+    with the number of videos it covers (`videos` of `videos_total`), the unreadable ones left out, and whether
+    each video's top-1 is right (`per_video`, for a paired comparison of two models on the same videos)."""
     sampler = EpochSampler(len(dataset), shuffle=False, world=world)
     loader = make_loader(dataset, batch_size, workers=workers, sampler=sampler)
     model = task.model.eval()
@@ -138,7 +139,7 @@ def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World 
     parts = gather((torch.cat(scores) if scores else torch.empty(0), torch.cat(labels) if labels else
                     torch.empty(0, dtype=torch.long), torch.cat(indices) if indices else
                     torch.empty(0, dtype=torch.long), loss_sum, unreadable), world)
-    seen, all_scores, all_labels, total_loss, left_out = set(), [], [], 0.0, {}
+    seen, all_scores, all_labels, all_indices, total_loss, left_out = set(), [], [], [], 0.0, {}
     for part_scores, part_labels, part_indices, part_loss, part_unreadable in parts:
         total_loss += part_loss
         left_out.update(part_unreadable)
@@ -147,10 +148,12 @@ def evaluate(task: Task, dataset, *, batch_size: int, device: str, world: World 
                 seen.add(i)
                 all_scores.append(s)
                 all_labels.append(y)
+                all_indices.append(i)
     if not all_scores:
         raise TooManyUnreadable(f"evaluation: none of the {len(dataset)} test videos could be read"
                                 + "".join(f"\n  {path}: {reason}" for path, reason in list(left_out.values())[:10]))
     result = summarize(torch.stack(all_scores), torch.stack(all_labels))
+    result["per_video"] = per_video_correct(torch.stack(all_scores), torch.stack(all_labels), all_indices)
     result["loss"] = total_loss / max(sum(len(p[1]) for p in parts), 1)
     result["videos"], result["videos_total"] = len(seen), len(seen | set(left_out))
     result["unreadable"] = [{"path": path, "reason": reason} for _, (path, reason) in sorted(left_out.items())]
@@ -259,7 +262,7 @@ def fit(task: Task, train_set, val_set, config: TrainConfig, *, run_dir: Path, d
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             evaluation = evaluate(task, val_set, batch_size=config.batch_size, device=device, world=world,
                                   workers=config.workers)
-            metrics.update({f"val_{k}": v for k, v in evaluation.items() if k not in ("confusion", "unreadable")})
+            metrics.update({f"val_{k}": v for k, v in evaluation.items() if k not in NOT_METRICS})
             result.final = evaluation
         schedule.end_epoch(metrics.get("val_loss"))
         result.history.append(metrics)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+NOT_METRICS = ("confusion", "unreadable", "per_video")  # an evaluation's entries that are not one number
+
 
 def video_scores(logits: torch.Tensor) -> torch.Tensor:
     """(B, V, K) logits of V views to (B, K) video scores: the mean softmax over views."""
@@ -38,3 +40,18 @@ def summarize(scores: torch.Tensor, labels: torch.Tensor) -> dict:
             "top5": 100.0 * topk_correct(scores, labels, 5).float().mean().item(),
             "mean_class": 100.0 * per_class[present].mean().item(),
             "videos": int(len(labels)), "confusion": matrix.tolist()}
+
+
+def per_video_correct(scores: torch.Tensor, labels: torch.Tensor, indices: list[int]) -> list[list[int]]:
+    """[[dataset index, 1 if the top-1 is right else 0], ...] in index order."""
+    right = (scores.argmax(-1) == labels).long().tolist()
+    return sorted([int(i), r] for i, r in zip(indices, right, strict=True))
+
+
+def exact_mcnemar(a_only: int, b_only: int) -> float:
+    """Two-sided p-value of McNemar's exact test: of the videos exactly one of two models gets right, A gets
+    `a_only` and B `b_only`; under no difference each is A's with probability 1/2 (a binomial test)."""
+    from scipy.stats import binomtest
+
+    discordant = a_only + b_only
+    return 1.0 if discordant == 0 else float(binomtest(a_only, discordant, 0.5).pvalue)

@@ -1,8 +1,11 @@
-"""A replica of the FLOP counter shipped with okankop/Efficient-3DCNNs (thop/count_hooks.py).
+"""A replica of the FLOP counter shipped with okankop/Efficient-3DCNNs (thop/count_hooks.py) from its first
+commit (7595100, 2019-04-26) until db45ff8 (2021-10-18), whose message calls the stride division below a bug
+inherited from pytorch-OpCounter and says the authors' paper was updated; read in the repository's history.
 
 Some papers print FLOPs that no correct count gives. GCF-Net's Table 3 (446 / 360 / 6,932 MFLOPs) is
 one: its backbones come from Efficient-3DCNNs, whose bundled thop differs from a MAC count in ways
-found by reading that file (../shared/notes/sources.md lists the repository):
+found by reading that file (../shared/notes/sources.md lists the repository; its counts of the current,
+fixed counter are higher):
 - a convolution's output size is divided by its stride a second time, so strided convs are undercounted;
 - batch norm adds 2 ops per input element, ReLU/ReLU6 1 per element;
 - max pooling adds (kernel volume - 1) per output element, with an int kernel read as one element;

@@ -21,9 +21,12 @@ from ..audit.papers import Paper
 from ..audit.verdicts import (CAUSE_BADGE, CAUSE_WORDS, CITED, CONVENTION, DEVIATES, NEEDS_DATA, NOT_MEASURABLE,
                               NOT_MEASURED, PENDING, REPRODUCED, VERDICT_SHORT)
 from ..measure.runtime import FAILS, HOLDS, paper_ratio_text
+from ..run.proxy import HELD, INCONCLUSIVE, NOT_HELD
 from . import format as fmt
 from .performance import BenchRun, index_performance
 from .view import Extras, Measured, PaperView, build_view, reproduce_command
+
+PROXY_CLASS = {HELD: "s-consistent", NOT_HELD: "s-inconsistent", INCONCLUSIVE: "s-unchecked"}  # a verdict's colour
 
 
 def _environment() -> jinja2.Environment:
@@ -38,7 +41,7 @@ def _environment() -> jinja2.Environment:
                        CONVENTION=CONVENTION, CAUSE_WORDS=CAUSE_WORDS, CAUSE_BADGE=CAUSE_BADGE, CITED=CITED,
                        NEEDS_DATA=NEEDS_DATA, PENDING=PENDING, NOT_MEASURABLE=NOT_MEASURABLE, HOLDS=HOLDS, FAILS=FAILS,
                        version=__version__, summary_sentence=summary_sentence, reproduce_command=reproduce_command,
-                       computed_text=computed_text,
+                       computed_text=computed_text, PROXY_CLASS=PROXY_CLASS,
                        top_findings=top_findings, SOURCE_EQUAL=EQUAL, SOURCE_ROUNDED=ROUNDED,
                        SOURCE_OTHER=OTHER_CONFIG, SOURCE_DIFFERS=DIFFERS, SOURCE_NOT_FOUND=NOT_FOUND)
     return env

@@ -17,6 +17,7 @@ from ..audit.verdicts import (CITATION, CITED, CONVENTION, DEVIATES, NEEDS_DATA,
 from ..measure.costs import DISAGREEMENT, CostCell, ExtraCost, load_costs
 from ..errors import ExpressionError
 from ..measure.runtime import by_cell, by_claim, time_cells
+from ..run.proxy import INCONCLUSIVE, NOT_HELD
 from .performance import BenchRun, Performance, paper_performance
 
 Measured = Mapping[tuple[str, CellKey], Measurement]
@@ -152,10 +153,12 @@ class PaperView:
             return [n for n in self.paper.method_notes if not n.tables]
         return [n for n in self.paper.method_notes if table.table in n.tables]
 
-    def proxy_counts(self) -> tuple[int, int, list]:
-        """Proxy checks run: how many held, how many ran, and the checks that did not hold."""
+    def proxy_counts(self) -> tuple[int, int, list, list]:
+        """Proxy checks run: how many held, how many ran, the checks that did not hold and those whose test
+        videos could not tell the models apart."""
         ran = [(check, outcome) for check, outcome in self.proxies if outcome is not None]
-        return sum(o.held for _, o in ran), len(ran), [c for c, o in ran if not o.held]
+        return (sum(o.held for _, o in ran), len(ran), [c for c, o in ran if o.verdict == NOT_HELD],
+                [c for c, o in ran if o.verdict == INCONCLUSIVE])
 
     def plots_for(self, table: Table | None) -> list[Any]:
         return [p for p in self.plots if p.table == (table.table if table else None)]

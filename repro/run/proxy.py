@@ -19,17 +19,83 @@ from typing import Any
 from ..audit.papers import Paper
 
 
+HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
+SIGNIFICANCE = 0.05  # a difference counts when McNemar's exact test gives p below this
+
+
 @dataclass
 class ProxyOutcome:
-    held: bool
+    """A check's outcome: HELD where the claimed model is better on the same test videos beyond chance,
+    NOT_HELD where the other is, INCONCLUSIVE where the test videos cannot tell them apart."""
+
+    verdict: str
     values: dict[str, float]
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def held(self) -> bool:
+        return self.verdict == HELD
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two models' top-1 compared video by video on the same test videos: the videos only A gets right, only
+    B gets right, and McNemar's exact two-sided p-value (repro.engine.metrics.exact_mcnemar)."""
+
+    a_only: int
+    b_only: int
+    videos: int
+    p_value: float | None  # None: a run recorded no per-video results (run before they were kept)
+
+    @property
+    def verdict(self) -> str:
+        if self.p_value is None or self.p_value >= SIGNIFICANCE or self.a_only == self.b_only:
+            return INCONCLUSIVE
+        return HELD if self.a_only > self.b_only else NOT_HELD
+
+    def words(self, a: str, b: str) -> str:
+        """"GCF-Net right on 9 test videos D-Clips misses, D-Clips on 2 GCF-Net misses (McNemar p = 0.065)"."""
+        if self.p_value is None:
+            return "no per-video results recorded, so no paired test (runs from an older version: rerun them)"
+        return (f"{a} right on {self.a_only} test video{'' if self.a_only == 1 else 's'} {b} misses, {b} on "
+                f"{self.b_only} {a} misses (McNemar p = {self.p_value:.2g})")
+
+    def values(self, prefix: str) -> dict[str, float]:
+        if self.p_value is None:
+            return {}
+        return {f"{prefix}.a_only": float(self.a_only), f"{prefix}.b_only": float(self.b_only),
+                f"{prefix}.p_value": self.p_value}
+
+
+def paired(a: dict, b: dict) -> Paired:
+    """Compare two evaluations (repro.engine.loop.evaluate) video by video. Raises ValueError when they were
+    not on the same test videos."""
+    from ..engine.metrics import exact_mcnemar
+
+    if "per_video" not in a or "per_video" not in b:
+        return Paired(0, 0, int(a.get("videos", 0)), None)
+    right_a, right_b = dict(map(tuple, a["per_video"])), dict(map(tuple, b["per_video"]))
+    if right_a.keys() != right_b.keys():
+        raise ValueError(f"a paired comparison needs the same test videos; got {len(right_a)} and {len(right_b)} "
+                         f"({len(right_a.keys() ^ right_b.keys())} differ)")
+    a_only = sum(1 for i in right_a if right_a[i] and not right_b[i])
+    b_only = sum(1 for i in right_a if right_b[i] and not right_a[i])
+    return Paired(a_only, b_only, len(right_a), exact_mcnemar(a_only, b_only))
+
+
+def all_of(*verdicts: str) -> str:
+    """A claim made of several comparisons: held when each holds, not held when any does not."""
+    if NOT_HELD in verdicts:
+        return NOT_HELD
+    return HELD if all(v == HELD for v in verdicts) else INCONCLUSIVE
+
 
 def without_confusion(runs: dict[str, dict]) -> dict[str, dict]:
-    """Each run's final metrics without its confusion matrix: the outcome's details keep those apart."""
-    return {name: {k: v for k, v in result.items() if k != "confusion"} for name, result in runs.items()}
+    """Each run's final metrics without its confusion matrix and per-video results: the outcome's details keep
+    those apart."""
+    return {name: {k: v for k, v in result.items() if k not in ("confusion", "per_video")}
+            for name, result in runs.items()}
 
 
 @dataclass(frozen=True)
@@ -109,10 +175,11 @@ def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds:
     from ..store.tracking import provenance
 
     tags = {**provenance(), "repro.paper": paper.id, "repro.kind": "proxy-check", "repro.run.proxy": "true",
-            "repro.proxy_check": check.id, "repro.held": str(outcome.held).lower(),
+            "repro.proxy_check": check.id, "repro.outcome": outcome.verdict, "repro.held": str(outcome.held).lower(),
             "repro.summary": outcome.summary[:4000]}
     metrics = {**{f"proxy/{k}": float(v) for k, v in outcome.values.items()}, "proxy/seconds": seconds}
-    details = {"claim": check.claim, "source": check.source, "held": outcome.held, "summary": outcome.summary,
+    details = {"claim": check.claim, "source": check.source, "verdict": outcome.verdict, "held": outcome.held,
+               "summary": outcome.summary,
                "values": outcome.values, "details": outcome.details}
     record = Record(key=f"proxy-check/{paper.id}/{check.id}/{uuid.uuid4().hex}",
                     run_name=f"{paper.id}-proxy-{check.id}", tags=tags, metrics=metrics,
@@ -123,11 +190,16 @@ def log_outcome(paper: Paper, check: ProxyCheck, outcome: ProxyOutcome, seconds:
 @dataclass(frozen=True)
 class LoggedOutcome:
     check_id: str
-    held: bool
+    verdict: str
     summary: str
     values: dict[str, float]
     seconds: float | None
     provenance: dict[str, str]
+    paired_test: bool = True  # False: logged before paired tests, the verdict compares top-1 alone
+
+    @property
+    def held(self) -> bool:
+        return self.verdict == HELD
 
 
 def load_outcomes(paper: Paper, uri: str | None = None) -> dict[str, LoggedOutcome]:
@@ -145,12 +217,16 @@ def load_outcomes(paper: Paper, uri: str | None = None) -> dict[str, LoggedOutco
         if check_id in found:
             continue
         values = {k[6:]: v for k, v in run.data.metrics.items() if k.startswith("proxy/") and k != "proxy/seconds"}
-        found[check_id] = LoggedOutcome(check_id, run.data.tags.get("repro.held") == "true",
+        # a run logged before paired tests has only repro.held, a comparison of top-1 alone
+        verdict = run.data.tags.get("repro.outcome") or (HELD if run.data.tags.get("repro.held") == "true"
+                                                          else NOT_HELD)
+        found[check_id] = LoggedOutcome(check_id, verdict,
                                         run.data.tags.get("repro.summary", ""), values,
-                                        run.data.metrics.get("proxy/seconds"), _origin(run))
+                                        run.data.metrics.get("proxy/seconds"), _origin(run),
+                                        paired_test="repro.outcome" in run.data.tags)
     return found
 
 
 def outcome_json(check: ProxyCheck, outcome: ProxyOutcome, seconds: float) -> str:
-    return json.dumps({"check": check.id, "held": outcome.held, "summary": outcome.summary,
+    return json.dumps({"check": check.id, "verdict": outcome.verdict, "held": outcome.held, "summary": outcome.summary,
                        "values": outcome.values, "seconds": round(seconds, 1)})
