@@ -30,9 +30,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .citations import EQUAL, ROUNDED, SourceCheck
-from .claims import OP_WORDS, ClaimResult, Recheck, check, computed_text, interval_of, harmless, published_lookup, \
+from .claims import OP_WORDS, ClaimResult, check, computed_text, interval_of, harmless, published_lookup, \
     rechecked, restates_one_cell
 from .declared import DeclaredFinding, load_declared, measured_deviation, recheck
 from .expr import Interval
@@ -79,14 +80,12 @@ def find(inputs: Inputs) -> list[Finding]:
 
     for swap in swapped_claims(failing.values()):
         a, b = (failing.pop(cid) for cid in swap.claims)
-        severity, rechecks = _consequence(paper, [a, b], printed)
-        cells = a.claim.refs + b.claim.refs
+        severity, reread = _consequence(paper, [a, b], printed)
         findings.append(Finding(
             slug("swapped", a.claim.id), severity, "two numbers swapped",
             f"{a.claim.where or 'The text'}: the text gives {a.claim.stated_text} and {b.claim.stated_text}; the "
             f"tables give them the other way round", _claim_size(paper, a),
-            claims=(a.claim.id, b.claim.id), cells=cells,
-            rechecks=rechecks, rechecked_with="the text's", rechecked_cells=cells))
+            claims=(a.claim.id, b.claim.id), cells=a.claim.refs + b.claim.refs, **reread))
 
     measured_values = {k: v.measured for k, v in inputs.verdicts.items()
                        if v.measured is not None and not v.measurement.proxy}
@@ -284,29 +283,28 @@ def _sentence_findings(paper: Paper, results: list[tuple[ClaimResult, dict[CellK
         elif others:  # several numbers of one sentence: each other value beside the number it is checked against
             computed += "".join(f"; {computed_text(r, paper)} where it {said} {_stated_words(r.claim)}"
                                 for r in others)
-        severity, rechecks = _consequence(paper, group, printed) if not corrected else (ERROR, ())
+        severity, reread = _consequence(paper, group, printed) if not corrected else (ERROR, {})
         found.append(Finding(
             slug("contradicted", claim.id), severity, "the text contradicts its tables",
             f"{where}: “{short(quote, 90)}” {said} {_stated_words(claim)}; the tables give {computed}{corrected}",
-            _claim_size(paper, worst), claims=ids, inputs=inputs, detail=claim.note or "",
-            rechecks=rechecks, rechecked_with="the text's",
-            rechecked_cells=tuple(dict.fromkeys(k for r in group if restates_one_cell(r.claim) for k in r.claim.refs))))
+            _claim_size(paper, worst), claims=ids, inputs=inputs, detail=claim.note or "", **reread))
     return found
 
 
 def _consequence(paper: Paper, results: list[ClaimResult],
-                 printed: Mapping[CellKey, Interval]) -> tuple[str, tuple[Recheck, ...]]:
-    """How much a text that restates cells otherwise matters: the severity, and each claim or relation that
-    reads those cells, checked with the tables' numbers and with the text's. A minor mismatch is one that
-    a measurement would be allowed to miss by (the cell's reproduction tolerance) and that changes no verdict of
-    the claims and relations reading the cell; whichever of the two numbers is the right one, the paper's
-    comparisons stand. An error otherwise, or where nothing else reads the cell."""
+                 printed: Mapping[CellKey, Interval]) -> tuple[str, dict[str, Any]]:
+    """How much a text that restates cells otherwise matters: the severity, and the Finding's recheck fields
+    (each claim or relation that reads those cells, checked with the tables' numbers and with the text's). A
+    minor mismatch is one that a measurement would be allowed to miss by (the cell's reproduction tolerance)
+    and that changes no verdict of the claims and relations reading the cell; whichever of the two numbers is
+    the right one, the paper's comparisons stand. An error otherwise, or where nothing else reads the cell."""
     if not all(r.claim.op == "eq" and restates_one_cell(r.claim) and r.claim.kind == "claim" for r in results):
-        return ERROR, ()
+        return ERROR, {}
     substitutes = {r.claim.expr.refs[0]: interval_of(r.claim.stated) for r in results}
     rechecks = tuple(rechecked(paper, substitutes, printed, skip={r.claim.id for r in results}))
     minor = harmless(paper, {k: v.mid for k, v in substitutes.items()}, rechecks)
-    return (MINOR if minor else ERROR), rechecks
+    return (MINOR if minor else ERROR), {"rechecks": rechecks, "rechecked_with": "the text's",
+                                         "rechecked_cells": tuple(substitutes)}
 
 
 def _rows_compared(claim: Claim) -> str:

@@ -115,7 +115,9 @@ def _run(args: argparse.Namespace) -> int:
                            device=args.device, resume=args.resume, proxy=args.proxy, out_dir=Path(args.out),
                            uri=args.tracking_uri, epochs=args.epochs, weights=weights,
                            flow_root=Path(args.flow_root) if args.flow_root else None, speed=speed(args))
-    shown = {k: v for k, v in final.items() if k not in ("confusion", "per_video")}
+    from ..engine.metrics import PER_VIDEO
+
+    shown = {k: v for k, v in final.items() if k not in PER_VIDEO}
     print(json.dumps(shown, indent=1))
     if args.epochs == 0:
         print("evaluation only (--epochs 0): nothing was trained", file=sys.stderr)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-NOT_METRICS = ("confusion", "unreadable", "per_video")  # an evaluation's entries that are not one number
+PER_VIDEO = ("confusion", "per_video")  # an evaluation's per-class and per-video entries, kept apart from its summary
+NOT_METRICS = (*PER_VIDEO, "unreadable")  # an evaluation's entries that are not one number
 
 
 def video_scores(logits: torch.Tensor) -> torch.Tensor:

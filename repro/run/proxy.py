@@ -94,8 +94,9 @@ def all_of(*verdicts: str) -> str:
 def without_confusion(runs: dict[str, dict]) -> dict[str, dict]:
     """Each run's final metrics without its confusion matrix and per-video results: the outcome's details keep
     those apart."""
-    return {name: {k: v for k, v in result.items() if k not in ("confusion", "per_video")}
-            for name, result in runs.items()}
+    from ..engine.metrics import PER_VIDEO
+
+    return {name: {k: v for k, v in result.items() if k not in PER_VIDEO} for name, result in runs.items()}
 
 
 @dataclass(frozen=True)
